@@ -1,0 +1,1 @@
+"""Lipschitz constants and robustness certificates of ReLU networks (under construction)."""

@@ -1,0 +1,38 @@
+"""polyopt: polynomial optimization with moment-SOS (Lasserre) relaxations.
+
+    import polyopt as po
+    x = po.variables("x", 3)
+    prob = po.Problem(minimize=x[0]**4 + x[1]**2 - x[0]*x[2],
+                      constraints=[1 - (x**2).sum() >= 0])
+    r = prob.solve(order=2)
+    r.bound, r.status, r.minimizers()
+
+For ``minimize`` problems ``Result.bound`` is a LOWER bound on the optimum; for ``maximize``
+problems it is an UPPER bound.
+"""
+
+from .algebra import Polynomial, Variable, variables
+from .backends import SolverUnavailable
+from .conic import ConicProgram
+from .model import Constraint, Problem
+from .parsing import from_sympy, parse_polynomial
+from .result import Minimizers, Result
+from .solve import relax, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Polynomial",
+    "Variable",
+    "variables",
+    "Constraint",
+    "Problem",
+    "Result",
+    "Minimizers",
+    "ConicProgram",
+    "SolverUnavailable",
+    "parse_polynomial",
+    "from_sympy",
+    "relax",
+    "solve",
+]

@@ -1,0 +1,474 @@
+"""Sparse multivariate polynomials with vectorized storage.
+
+A :class:`Polynomial` holds a tuple of :class:`Variable` objects (its variable space, sorted by
+creation order), an integer exponent array of shape ``(terms, variables)`` and a float coefficient
+array. Arithmetic works on whole arrays: no Python object is created per term.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .model import Constraint
+
+_ids = itertools.count()
+
+
+def merge_terms(exps: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the coefficients of repeated exponent rows and drop zero terms (sorted output)."""
+    exps = np.ascontiguousarray(exps, dtype=np.int64)
+    coeffs = np.asarray(coeffs, dtype=float)
+    if exps.shape[0] == 0:
+        return exps.reshape(0, exps.shape[1]), coeffs.reshape(0)
+    if exps.shape[1] == 0:
+        total = coeffs.sum()
+        if total == 0:
+            return np.zeros((0, 0), dtype=np.int64), np.zeros(0)
+        return np.zeros((1, 0), dtype=np.int64), np.array([total])
+    uniq, inverse = np.unique(exps, axis=0, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=coeffs, minlength=uniq.shape[0])
+    keep = summed != 0
+    return uniq[keep], summed[keep]
+
+
+class Polynomial:
+    """A real polynomial in named variables.
+
+    Build polynomials from :func:`variables` with ``+``, ``-``, ``*``, ``**`` (nonnegative
+    integers) and division by scalars; compare them with ``>=``, ``<=`` and ``==`` to get
+    :class:`~polyopt.model.Constraint` objects.
+    """
+
+    __slots__ = ("_vars", "_exps", "_coeffs")
+    __array_priority__ = 100
+
+    def __init__(
+        self,
+        variables: Sequence[Variable],
+        exponents: np.ndarray,
+        coefficients: np.ndarray,
+        *,
+        _canonical: bool = False,
+    ) -> None:
+        coeffs = np.asarray(coefficients, dtype=float).reshape(-1)
+        exps = np.asarray(exponents, dtype=np.int64).reshape(coeffs.shape[0], len(variables))
+        if exps.shape[0] != coeffs.shape[0]:
+            raise ValueError(
+                f"{exps.shape[0]} exponent rows but {coeffs.shape[0]} coefficients"
+            )
+        if (exps < 0).any():
+            raise ValueError("exponents must be nonnegative integers")
+        if not _canonical:
+            order = sorted(range(len(variables)), key=lambda i: variables[i].id)
+            variables = [variables[i] for i in order]
+            exps = exps[:, order]
+            ids = [v.id for v in variables]
+            if len(set(ids)) != len(ids):
+                raise ValueError("a variable appears twice in the variable list")
+            exps, coeffs = merge_terms(exps, coeffs)
+            used = exps.any(axis=0) if exps.shape[0] else np.zeros(len(variables), bool)
+            variables = [v for v, u in zip(variables, used) if u]
+            exps = exps[:, used]
+            if exps.shape[0] and exps.shape[1] == 0:
+                exps, coeffs = merge_terms(exps, coeffs)
+        self._vars: tuple[Variable, ...] = tuple(variables)
+        self._exps: np.ndarray = exps
+        self._coeffs: np.ndarray = coeffs
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def constant(cls, value: float) -> Polynomial:
+        """The constant polynomial ``value``."""
+        value = float(value)
+        return cls((), np.zeros((1, 0), dtype=np.int64), np.array([value]))
+
+    @classmethod
+    def parse(
+        cls, text: str, variables: Sequence[Variable] | Mapping[str, Variable] | None = None
+    ) -> Polynomial:
+        """Parse ``"x1^2 - 3*x1*x2 + 0.5"``; see :func:`polyopt.parsing.parse_polynomial`."""
+        from .parsing import parse_polynomial
+
+        return parse_polynomial(text, variables)
+
+    @classmethod
+    def from_sympy(
+        cls, expr: Any, variables: Sequence[Variable] | Mapping[str, Variable] | None = None
+    ) -> Polynomial:
+        """Convert a sympy expression; see :func:`polyopt.parsing.from_sympy`."""
+        from .parsing import from_sympy
+
+        return from_sympy(expr, variables)
+
+    def to_sympy(self) -> Any:
+        """Return the polynomial as a sympy expression in symbols named like the variables."""
+        import sympy
+
+        symbols = [sympy.Symbol(v.name) for v in self._vars]
+        expr = sympy.Integer(0)
+        for row, c in zip(self._exps, self._coeffs):
+            coef = sympy.Integer(int(c)) if float(c).is_integer() else sympy.Float(c)
+            term = coef
+            for s, e in zip(symbols, row):
+                if e:
+                    term = term * s ** int(e)
+            expr = expr + term
+        return expr
+
+    # ----------------------------------------------------------------- inspection
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        """Variables that occur in the polynomial, in creation order."""
+        return self._vars
+
+    @property
+    def exponents(self) -> np.ndarray:
+        """Exponent array of shape ``(terms, len(variables))`` (read-only view)."""
+        view = self._exps.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        """Coefficient array of shape ``(terms,)`` (read-only view)."""
+        view = self._coeffs.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def degree(self) -> int:
+        """Total degree (0 for constants, including the zero polynomial)."""
+        if self._exps.shape[0] == 0:
+            return 0
+        return int(self._exps.sum(axis=1).max())
+
+    @property
+    def nterms(self) -> int:
+        """Number of nonzero terms."""
+        return int(self._coeffs.shape[0])
+
+    def support(self) -> list[dict[str, int]]:
+        """Monomials with a nonzero coefficient, each as ``{variable name: exponent}``."""
+        names = [v.name for v in self._vars]
+        return [{n: int(e) for n, e in zip(names, row) if e} for row in self._exps]
+
+    def terms(self) -> list[tuple[dict[str, int], float]]:
+        """``(monomial, coefficient)`` pairs, the monomial as in :meth:`support`."""
+        return list(zip(self.support(), (float(c) for c in self._coeffs)))
+
+    def is_constant(self) -> bool:
+        """True when no variable occurs."""
+        return len(self._vars) == 0
+
+    def constant_term(self) -> float:
+        """The coefficient of the monomial 1."""
+        if self._exps.shape[0] == 0:
+            return 0.0
+        mask = ~self._exps.any(axis=1)
+        return float(self._coeffs[mask].sum())
+
+    def has_nonfinite(self) -> bool:
+        """True when a coefficient is NaN or infinite."""
+        return not bool(np.all(np.isfinite(self._coeffs)))
+
+    def aligned(self, variables: Sequence[Variable]) -> np.ndarray:
+        """Exponent array with columns for ``variables`` (which must contain all of ours)."""
+        pos = {v.id: k for k, v in enumerate(variables)}
+        out = np.zeros((self._exps.shape[0], len(variables)), dtype=np.int64)
+        try:
+            cols = [pos[v.id] for v in self._vars]
+        except KeyError:
+            missing = [v.name for v in self._vars if v.id not in pos]
+            raise ValueError(f"unknown variable(s) {missing} for this variable list") from None
+        out[:, cols] = self._exps
+        return out
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(
+        self,
+        values: Any,
+        variables: Sequence[Variable] | None = None,
+    ) -> Any:
+        """Evaluate at one point or a batch of points.
+
+        Parameters
+        ----------
+        values
+            A mapping ``{Variable or name: value}``, or an array of shape ``(n,)`` (one point)
+            or ``(batch, n)`` whose columns follow ``variables``.
+        variables
+            Column order of ``values`` (default: :attr:`variables`). Must contain every
+            variable of the polynomial.
+
+        Returns
+        -------
+        float for one point, an array of shape ``(batch,)`` for a batch.
+        """
+        if isinstance(values, Mapping):
+            by_id: dict[int, float] = {}
+            by_name: dict[str, float] = {}
+            for key, val in values.items():
+                if isinstance(key, Variable):
+                    by_id[key.id] = val
+                else:
+                    by_name[str(key)] = val
+            row = []
+            for v in self._vars:
+                if v.id in by_id:
+                    row.append(by_id[v.id])
+                elif v.name in by_name:
+                    row.append(by_name[v.name])
+                else:
+                    raise ValueError(f"no value given for variable {v.name!r}")
+            return self.evaluate(np.asarray(row, dtype=float))
+        arr = np.asarray(values, dtype=float)
+        single = arr.ndim == 1
+        if arr.ndim not in (1, 2):
+            raise ValueError("values must have shape (n,) or (batch, n)")
+        pts = arr.reshape(1, -1) if single else arr
+        if variables is None:
+            variables = self._vars
+            exps = self._exps
+        else:
+            exps = self.aligned(variables)
+        if pts.shape[1] != len(variables):
+            raise ValueError(
+                f"values have {pts.shape[1]} columns but there are {len(variables)} variables"
+            )
+        out = np.zeros(pts.shape[0])
+        for start in range(0, exps.shape[0], 4096):
+            block = exps[start : start + 4096]
+            mono = np.prod(pts[:, None, :] ** block[None, :, :], axis=2)
+            out += mono @ self._coeffs[start : start + 4096]
+        return float(out[0]) if single else out
+
+    __call__ = evaluate
+
+    # ----------------------------------------------------------------- arithmetic
+    def _binary_align(self, other: Polynomial) -> tuple[list[Variable], np.ndarray, np.ndarray]:
+        merged = {v.id: v for v in self._vars}
+        merged.update({v.id: v for v in other._vars})
+        allvars = [merged[k] for k in sorted(merged)]
+        return allvars, self.aligned(allvars), other.aligned(allvars)
+
+    def __add__(self, other: Any) -> Polynomial:
+        other = as_polynomial(other, strict=False)
+        if other is None:
+            return NotImplemented
+        allvars, a, b = self._binary_align(other)
+        return Polynomial(
+            allvars, np.vstack([a, b]), np.concatenate([self._coeffs, other._coeffs])
+        )
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Polynomial:
+        return Polynomial(self._vars, self._exps, -self._coeffs, _canonical=True)
+
+    def __pos__(self) -> Polynomial:
+        return self
+
+    def __sub__(self, other: Any) -> Polynomial:
+        other = as_polynomial(other, strict=False)
+        if other is None:
+            return NotImplemented
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> Polynomial:
+        other = as_polynomial(other, strict=False)
+        if other is None:
+            return NotImplemented
+        return other + (-self)
+
+    def __mul__(self, other: Any) -> Polynomial:
+        if isinstance(other, Real) and not isinstance(other, bool | np.bool_):
+            return self._scale(float(other))
+        other = as_polynomial(other, strict=False)
+        if other is None:
+            return NotImplemented
+        allvars, a, b = self._binary_align(other)
+        exps = (a[:, None, :] + b[None, :, :]).reshape(-1, len(allvars))
+        coeffs = np.outer(self._coeffs, other._coeffs).ravel()
+        return Polynomial(allvars, exps, coeffs)
+
+    __rmul__ = __mul__
+
+    def _scale(self, factor: float) -> Polynomial:
+        if factor == 0:
+            return Polynomial.constant(0.0)
+        return Polynomial(self._vars, self._exps, self._coeffs * factor, _canonical=True)
+
+    def __truediv__(self, other: Any) -> Polynomial:
+        if isinstance(other, Polynomial):
+            if not other.is_constant():
+                raise TypeError("division by a non-constant polynomial is not a polynomial")
+            other = other.constant_term()
+        if not isinstance(other, Real):
+            return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError("polynomial division by zero")
+        return self._scale(1.0 / float(other))
+
+    def __pow__(self, power: Any) -> Polynomial:
+        if isinstance(power, np.integer):
+            power = int(power)
+        if isinstance(power, float) and power.is_integer():
+            power = int(power)
+        if not isinstance(power, int) or isinstance(power, bool) or power < 0:
+            raise TypeError(f"polynomials can only be raised to nonnegative integers, not {power!r}")
+        result = Polynomial.constant(1.0)
+        base = self
+        while power:
+            if power & 1:
+                result = result * base
+            power >>= 1
+            if power:
+                base = base * base
+        return result
+
+    # ----------------------------------------------------------------- constraints
+    def __ge__(self, other: Any) -> Constraint:
+        from .model import Constraint
+
+        return Constraint(self - _checked(other), "ineq")
+
+    def __le__(self, other: Any) -> Constraint:
+        from .model import Constraint
+
+        return Constraint(_checked(other) - self, "ineq")
+
+    def __eq__(self, other: Any) -> Constraint:  # type: ignore[override]
+        from .model import Constraint
+
+        return Constraint(self - _checked(other), "eq")
+
+    def __gt__(self, other: Any) -> Constraint:
+        raise TypeError("strict inequalities are not supported: use >= or <=")
+
+    __lt__ = __gt__
+
+    def __ne__(self, other: Any) -> bool:  # type: ignore[override]
+        raise TypeError("'!=' is not a polynomial constraint")
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "the truth value of a polynomial is ambiguous (comparisons build constraints); "
+            "use p.equals(q) to compare polynomials"
+        )
+
+    def equals(self, other: Any, tol: float = 0.0) -> bool:
+        """True when ``self - other`` has no coefficient larger than ``tol`` in magnitude."""
+        diff = self - as_polynomial(other)
+        return bool(diff.nterms == 0 or np.max(np.abs(diff._coeffs)) <= tol)
+
+    def substitute_scaling(self, factors: Mapping[int, float]) -> Polynomial:
+        """Polynomial in ``x_i -> factors[id] * x_i`` (ids not given keep factor 1)."""
+        f = np.array([factors.get(v.id, 1.0) for v in self._vars], dtype=float)
+        scale = np.prod(f[None, :] ** self._exps, axis=1) if self._vars else 1.0
+        return Polynomial(self._vars, self._exps, self._coeffs * scale)
+
+    # ----------------------------------------------------------------- display
+    def __repr__(self) -> str:
+        return f"Polynomial({self})"
+
+    def __str__(self) -> str:
+        if self.nterms == 0:
+            return "0"
+        parts = []
+        order = np.lexsort(np.vstack([self._exps.T[::-1], -self._exps.sum(axis=1)]))
+        for k in order:
+            row, c = self._exps[k], self._coeffs[k]
+            mono = "*".join(
+                v.name if e == 1 else f"{v.name}^{e}" for v, e in zip(self._vars, row) if e
+            )
+            mag = abs(c)
+            sign = "-" if c < 0 else "+"
+            cstr = f"{mag:.12g}"
+            if mono:
+                text = mono if mag == 1 else f"{cstr}*{mono}"
+            else:
+                text = cstr
+            parts.append((sign, text))
+        first_sign, first = parts[0]
+        out = ("-" if first_sign == "-" else "") + first
+        for sign, text in parts[1:]:
+            out += f" {sign} {text}"
+        return out
+
+
+class Variable(Polynomial):
+    """A named scalar decision variable (also the polynomial ``1 * name``)."""
+
+    __slots__ = ("name", "id")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("a variable needs a nonempty string name")
+        self.name = name
+        self.id = next(_ids)
+        super().__init__((self,), np.ones((1, 1), dtype=np.int64), np.ones(1), _canonical=True)
+
+    def __repr__(self) -> str:
+        return f"Variable({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __reduce__(self):  # pickling keeps names but makes new identities
+        return (Variable, (self.name,))
+
+
+def _checked(other: Any) -> Polynomial:
+    poly = as_polynomial(other, strict=False)
+    if poly is None:
+        raise TypeError(f"cannot compare a polynomial with {type(other).__name__}")
+    return poly
+
+
+def as_polynomial(obj: Any, strict: bool = True) -> Polynomial | None:
+    """Coerce numbers and 0-d arrays to polynomials; ``None`` (or an error) otherwise."""
+    if isinstance(obj, Polynomial):
+        return obj
+    if isinstance(obj, np.ndarray) and obj.ndim == 0:
+        obj = obj.item()
+        if isinstance(obj, Polynomial):
+            return obj
+    if isinstance(obj, Real) and not isinstance(obj, bool | np.bool_):
+        return Polynomial.constant(float(obj))
+    if strict:
+        raise TypeError(f"cannot interpret {type(obj).__name__} as a polynomial")
+    return None
+
+
+def variables(name: str, n: int | None = None, start: int = 1) -> Any:
+    """Create decision variables.
+
+    ``variables("x")`` returns one :class:`Variable` named ``x``; ``variables("x", 3)`` returns a
+    numpy object array of variables named ``x1, x2, x3`` (names start at ``start``), which
+    supports elementwise arithmetic such as ``(x**2).sum()``.
+    """
+    if n is None:
+        return Variable(name)
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"the number of variables must be a positive integer, got {n!r}")
+    out = np.empty(int(n), dtype=object)
+    for k in range(int(n)):
+        out[k] = Variable(f"{name}{k + start}")
+    return out
+
+
+def polynomial_from_terms(
+    variables: Sequence[Variable], exponents: Iterable[Sequence[int]], coefficients: Iterable[float]
+) -> Polynomial:
+    """Build a polynomial from explicit exponent rows (columns follow ``variables``)."""
+    exps = np.array(list(exponents), dtype=np.int64).reshape(-1, len(variables))
+    return Polynomial(list(variables), exps, np.array(list(coefficients), dtype=float))

@@ -1,0 +1,75 @@
+"""What a backend receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..conic import ConicProgram
+
+STATUSES = (
+    "optimal",
+    "inaccurate",
+    "infeasible",
+    "unbounded",
+    "time_limit",
+    "iteration_limit",
+    "solver_error",
+)
+
+
+class SolverUnavailable(RuntimeError):
+    """The requested solver is not installed or not licensed."""
+
+
+@dataclass
+class SolverOptions:
+    """Options every backend understands (``None`` = the solver's default)."""
+
+    tol: float | None = None
+    max_iters: int | None = None
+    time_limit: float | None = None
+    verbose: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendResult:
+    """Primal moments, dual (Gram / SOS) blocks and the solver's verdict."""
+
+    status: str
+    y: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    z: np.ndarray | None = None
+    X: list[np.ndarray] | None = None
+    primal_objective: float = float("nan")
+    dual_objective: float = float("nan")
+    iterations: int | None = None
+    seconds: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend:
+    """A solver adapter. Subclasses implement :meth:`solve`."""
+
+    name = "base"
+    forms: tuple[str, ...] = ("moment", "gram")
+
+    def available(self) -> bool:
+        return True
+
+    def choose_form(self, program: ConicProgram) -> str:
+        """The cheaper standard form for this solver (see the backend's notes)."""
+        return "moment"
+
+    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+        raise NotImplementedError
+
+
+def gram_dual_objective(program: ConicProgram, res: BackendResult) -> float:
+    """Dual objective recomputed from the returned dual point (nan when missing)."""
+    if res.mu is None or res.z is None or res.X is None:
+        return float("nan")
+    return program.dual_objective(res.mu, res.z, res.X)

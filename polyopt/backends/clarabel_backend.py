@@ -1,0 +1,91 @@
+"""Clarabel (interior point, in ``A x + s = b`` form).
+
+Clarabel factors a KKT system holding a dense block per PSD cone of side ``s(s+1)/2``, so it
+suits relaxations whose PSD blocks are small; the moment form is the smaller KKT system.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..conic import ConicProgram
+from .base import Backend, BackendResult, SolverOptions
+from .standard import recover, to_standard
+
+_MAP = {
+    "Solved": "optimal",
+    "AlmostSolved": "inaccurate",
+    "MaxIterations": "iteration_limit",
+    "MaxTime": "time_limit",
+    "NumericalError": "solver_error",
+    "InsufficientProgress": "inaccurate",
+    "Unsolved": "solver_error",
+    "CallbackTerminated": "solver_error",
+}
+
+
+class ClarabelBackend(Backend):
+    name = "clarabel"
+
+    def available(self) -> bool:
+        try:
+            import clarabel  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+        import clarabel
+
+        std = to_standard(program, form, "upper_col")
+        cones = []
+        if std.zero:
+            cones.append(clarabel.ZeroConeT(std.zero))
+        if std.nonneg:
+            cones.append(clarabel.NonnegativeConeT(std.nonneg))
+        cones.extend(clarabel.PSDTriangleConeT(s) for s in std.psd)
+        settings = clarabel.DefaultSettings()
+        settings.verbose = bool(options.verbose)
+        if options.tol is not None:
+            settings.tol_gap_abs = options.tol
+            settings.tol_gap_rel = options.tol
+            settings.tol_feas = options.tol
+        if options.max_iters is not None:
+            settings.max_iter = int(options.max_iters)
+        if options.time_limit is not None:
+            settings.time_limit = float(options.time_limit)
+        for key, val in options.extra.items():
+            if not hasattr(settings, key):
+                raise ValueError(f"unknown Clarabel setting {key!r}")
+            setattr(settings, key, val)
+        nvar = std.A.shape[1]
+        import scipy.sparse as sp
+
+        t0 = time.perf_counter()
+        solver = clarabel.DefaultSolver(sp.csc_matrix((nvar, nvar)), std.q, std.A, std.b, cones, settings)
+        sol = solver.solve()
+        seconds = time.perf_counter() - t0
+        raw_status = str(sol.status).split(".")[-1]
+        status = _MAP.get(raw_status)
+        flip = {"moment": ("infeasible", "unbounded"), "gram": ("unbounded", "infeasible")}[form]
+        if raw_status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
+            status = flip[0]
+        elif raw_status in ("DualInfeasible", "AlmostDualInfeasible"):
+            status = flip[1]
+        res = BackendResult(
+            status=status or "solver_error",
+            iterations=int(sol.iterations),
+            seconds=seconds,
+            raw={"status": raw_status, "form": form, "solve_time": float(sol.solve_time)},
+        )
+        if status in ("optimal", "inaccurate", "iteration_limit", "time_limit"):
+            x = np.asarray(sol.x, dtype=float)
+            zdual = np.asarray(sol.z, dtype=float)
+            res.y, res.mu, res.z, res.X = recover(std, program, x, zdual)
+            pobj, dobj = float(sol.obj_val) + std.q0, float(sol.obj_val_dual) + std.q0
+            if form == "gram":
+                pobj, dobj = -dobj, -pobj
+            res.primal_objective, res.dual_objective = pobj, dobj
+        return res

@@ -1,0 +1,154 @@
+"""SDPA through ``sdpa-python`` (primal-dual interior point on the standard primal form).
+
+The Gram / SOS form is SDPA's natural input (PSD matrix variables, one equality per moment);
+the moment form is handed over with free variables and converted by SDPAP. Either way the
+Schur complement has one row per moment, so the two forms cost about the same here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..conic import ConicProgram
+from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
+from .fullvec import full_psd_operator, split_full_blocks
+
+#: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
+#: such a solution counts as optimal when the relative duality gap is below this.
+ACCEPT_GAP = 1e-6
+
+_PHASE = {
+    "pdOPT": "optimal",
+    "pdFEAS": "inaccurate",
+    "pFEAS": "inaccurate",
+    "dFEAS": "inaccurate",
+    "noINFO": "solver_error",
+}
+
+
+@contextlib.contextmanager
+def _silenced_stdout():
+    """Silence C-level writes to standard output (SDPA prints from C++)."""
+    import sys
+
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, io.UnsupportedOperation, ValueError):
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+class SDPABackend(Backend):
+    name = "sdpa"
+
+    def available(self) -> bool:
+        try:
+            import sdpap  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def choose_form(self, program: ConicProgram) -> str:
+        return "gram"
+
+    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+        try:
+            import sdpap
+        except ImportError:
+            raise SolverUnavailable("SDPA is not installed: pip install sdpa-python") from None
+        if options.time_limit is not None:
+            raise ValueError("the sdpa backend has no time limit; use solver='clarabel' or 'scs'")
+        F, f0 = full_psd_operator(program)
+        p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
+        sizes = tuple(int(s) for s in program.block_sizes)
+        if form == "gram":
+            A = sp.hstack([program.A_eq.T, program.A_ineq.T, F.T], format="csc")
+            b = program.c.reshape(-1, 1)
+            c = np.concatenate([-program.b_eq, program.b_ineq, f0]).reshape(-1, 1)
+            K = sdpap.SymCone(f=p, l=q, s=sizes)
+            J = sdpap.SymCone(f=program.n)
+        elif form == "moment":
+            A = sp.vstack([program.A_eq, program.A_ineq, F], format="csc")
+            b = np.concatenate([program.b_eq, -program.b_ineq, -f0]).reshape(-1, 1)
+            c = program.c.reshape(-1, 1)
+            K = sdpap.SymCone(f=program.n)
+            J = sdpap.SymCone(f=p, l=q, s=sizes)
+        else:
+            raise ValueError(f"unknown form {form!r}: use 'moment' or 'gram'")
+        opt = {
+            "print": "display" if options.verbose else "no",
+            "numThreads": min(os.cpu_count() or 1, 4),
+            "lowerBound": -1.0e8,
+            "upperBound": 1.0e8,
+        }
+        if options.tol is not None:
+            opt["epsilonStar"] = float(options.tol)
+            opt["epsilonDash"] = float(options.tol)
+        if options.max_iters is not None:
+            opt["maxIteration"] = int(options.max_iters)
+        opt.update(options.extra)
+        t0 = time.perf_counter()
+        quiet = contextlib.nullcontext() if options.verbose else _silenced_stdout()
+        with quiet:
+            x, y, info, timeinfo, sdpainfo = sdpap.solve(
+                A, sp.csc_matrix(b), sp.csc_matrix(c), K, J, opt
+            )
+        seconds = time.perf_counter() - t0
+        phase = str(sdpainfo.get("phasevalue", info.get("phasevalue", "noINFO")))
+        x = np.asarray(x.todense() if sp.issparse(x) else x, dtype=float).ravel()
+        y = np.asarray(y.todense() if sp.issparse(y) else y, dtype=float).ravel()
+        # sdpap reports its own primal (the form handed over) as "primal"
+        status = _PHASE.get(phase)
+        gap = abs(float(sdpainfo.get("primalObj", np.nan)) - float(sdpainfo.get("dualObj", np.nan)))
+        rel_gap = gap / max(1.0, abs(float(sdpainfo.get("primalObj", np.nan))))
+        if phase == "pdFEAS" and rel_gap <= max(ACCEPT_GAP, options.tol or 0.0):
+            status = "optimal"
+        if status is None:
+            own_inf = phase in ("pINF_dFEAS", "pINF", "dUNBD")
+            dual_inf = phase in ("pFEAS_dINF", "dINF", "pUNBD")
+            if phase == "pdINF":
+                status = "infeasible"
+            elif (own_inf and form == "gram") or (dual_inf and form == "moment"):
+                status = "unbounded"
+            elif own_inf or dual_inf:
+                status = "infeasible"
+            else:
+                status = "solver_error"
+        iters = int(sdpainfo.get("iteration", 0)) if "iteration" in sdpainfo else None
+        if status == "inaccurate" and iters is not None and iters >= opt.get("maxIteration", 100):
+            status = "iteration_limit"
+        res = BackendResult(
+            status=status, iterations=iters, seconds=seconds,
+            raw={"phasevalue": phase, "form": form, "sdpainfo": dict(sdpainfo)},
+        )
+        if status in ("optimal", "inaccurate", "iteration_limit"):
+            if form == "gram":
+                res.mu, res.z = x[:p], x[p : p + q]
+                res.X = split_full_blocks(x[p + q :], list(sizes))
+                res.y = -y
+            else:
+                res.y = x
+                res.mu = -y[:p]
+                res.z = y[p : p + q]
+                res.X = split_full_blocks(y[p + q :], list(sizes))
+            pobj = float(program.c @ res.y + program.c0)
+            res.primal_objective = pobj
+            res.dual_objective = program.dual_objective(res.mu, res.z, res.X)
+        return res

@@ -1,0 +1,206 @@
+"""Results of a relaxation: bound, status, moments, dual Gram blocks and minimizers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backends.base import BackendResult
+from .extraction import MomentLookup, extract_atoms, flatness
+from .model import Problem
+from .relaxations.assemble import Relaxation
+
+
+class Minimizers(list):
+    """Extracted points (numpy arrays in the problem's variable order).
+
+    ``certified`` is True when the moment matrix is flat and every point is feasible with an
+    objective value equal to the bound (so the points are global minimizers); ``reason``
+    explains otherwise.
+    """
+
+    def __init__(self, points: list[np.ndarray], certified: bool, reason: str) -> None:
+        super().__init__(points)
+        self.certified = certified
+        self.reason = reason
+
+
+@dataclass
+class Result:
+    """Outcome of solving a relaxation.
+
+    ``bound`` is a **lower bound** on the optimum of a ``minimize`` problem and an **upper
+    bound** on the optimum of a ``maximize`` problem (when ``status`` is ``"optimal"``).
+    ``sound_bound`` is the same bound corrected for the solver's residuals so that it holds in
+    exact arithmetic (``None`` when the constraints imply no variable bounds to do so).
+    Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max); unbounded ones
+    ``-inf`` / ``+inf``; failed solves ``nan``.
+    """
+
+    bound: float
+    status: str
+    sense: str
+    order: int
+    relaxation: str
+    solver: str
+    form: str
+    sound_bound: float | None
+    primal_value: float
+    dual_value: float
+    sizes: dict[str, int]
+    build_seconds: float
+    solve_seconds: float
+    iterations: int | None
+    problem: Problem = field(repr=False)
+    relax: Relaxation = field(repr=False)
+    backend_result: BackendResult = field(repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def seconds(self) -> float:
+        """Build plus solve time."""
+        return self.build_seconds + self.solve_seconds
+
+    @property
+    def ok(self) -> bool:
+        """True when the solver reports an optimal solution."""
+        return self.status == "optimal"
+
+    # ----------------------------------------------------------------- moments and duals
+    def _scaled_y(self) -> np.ndarray | None:
+        y = self.backend_result.y
+        if y is None:
+            return None
+        return np.concatenate([[1.0], y])
+
+    @property
+    def moment_exponents(self) -> np.ndarray:
+        """Exponent rows of the moments (columns follow ``problem.variables``)."""
+        return self.relax.moments
+
+    @property
+    def moment_vector(self) -> np.ndarray | None:
+        """Moment values (first entry: the monomial 1), in the original variables."""
+        ys = self._scaled_y()
+        if ys is None:
+            return None
+        factor = np.prod(self.relax.var_scale[None, :] ** self.relax.moments, axis=1)
+        return ys * factor
+
+    @property
+    def moments(self) -> dict[tuple[int, ...], float]:
+        """``{exponent tuple: moment value}`` in the original variables (empty if none)."""
+        vec = self.moment_vector
+        if vec is None:
+            return {}
+        return {tuple(int(e) for e in row): float(v) for row, v in zip(self.relax.moments, vec)}
+
+    @property
+    def gram(self) -> list[np.ndarray]:
+        """Dual PSD blocks (Gram matrices of the SOS multipliers, scaled problem)."""
+        return list(self.backend_result.X or [])
+
+    @property
+    def block_names(self) -> list[str]:
+        """What each PSD block is (moment matrix, localizing matrix of g_k, ...)."""
+        return list(self.relax.program.block_names)
+
+    # ----------------------------------------------------------------- minimizers
+    def minimizers(self, rank_tol: float = 1e-6, feas_tol: float = 1e-5) -> Minimizers:
+        """Global minimizers by flat truncation and Henrion-Lasserre extraction.
+
+        Returns a :class:`Minimizers` list; ``certified`` says whether the points are proven
+        global minimizers (flat moment matrix, feasible points, objective equal to the bound).
+        """
+        ys = self._scaled_y()
+        if ys is None or self.status not in ("optimal", "inaccurate"):
+            return Minimizers([], False, f"no moments to extract from (status {self.status})")
+        if self.relax.kind != "dense":
+            return Minimizers([], False, f"extraction needs a dense relaxation, not {self.relax.kind}")
+        lookup = MomentLookup(self.relax.moments, ys)
+        degs = [c.poly.degree for c in self.problem.constraints]
+        dv = max([1] + [(d + 1) // 2 for d in degs])
+        flat = flatness(lookup, self.order, dv, rank_tol)
+        if flat.flat_order is None:
+            return Minimizers(
+                [], False, f"flat truncation fails: moment matrix ranks by order {flat.ranks}"
+            )
+        try:
+            atoms = extract_atoms(lookup, flat.flat_order, rank_tol)
+        except np.linalg.LinAlgError as exc:
+            return Minimizers([], False, f"extraction failed: {exc}")
+        points = [atom * self.relax.var_scale for atom in atoms]
+        certified, reason = self._verify(points, feas_tol)
+        return Minimizers(points, certified, reason)
+
+    def _verify(self, points: list[np.ndarray], tol: float) -> tuple[bool, str]:
+        prob = self.problem
+        scale = max(1.0, abs(self.bound)) if np.isfinite(self.bound) else 1.0
+        for x in points:
+            val = prob.objective.evaluate(x, prob.variables)
+            if abs(val - self.bound) > tol * scale:
+                return False, f"objective {val:.8g} at an extracted point differs from the bound"
+            for c in prob.constraints:
+                g = c.poly.evaluate(x, prob.variables)
+                gscale = max(1.0, float(np.max(np.abs(c.poly.coefficients))))
+                if (c.kind == "ineq" and g < -tol * gscale) or (
+                    c.kind == "eq" and abs(g) > tol * gscale
+                ):
+                    return False, f"an extracted point violates {c}"
+        return True, f"flat moment matrix with rank {len(points)}: global minimizers"
+
+    # ----------------------------------------------------------------- display
+    def summary(self) -> str:
+        """A few lines for people."""
+        kind = "lower" if self.sense == "min" else "upper"
+        sb = "n/a" if self.sound_bound is None else f"{self.sound_bound:.10g}"
+        return (
+            f"{kind} bound {self.bound:.10g} ({self.status}); sound {sb}\n"
+            f"{self.relaxation} relaxation, order {self.order}, solver {self.solver} "
+            f"({self.form} form)\n"
+            f"moments {self.sizes['variables'] + 1}, PSD blocks {self.sizes['psd_blocks']}, "
+            f"largest {self.sizes['largest_block']}; build {self.build_seconds:.3f} s, "
+            f"solve {self.solve_seconds:.3f} s"
+        )
+
+
+def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
+    """A bound on the scaled minimization that holds exactly, from an approximate dual point.
+
+    For a feasible ``x`` with moment vector ``y`` (a Dirac), ``f(x) = c0 + mu.b_eq
+    + z.(A_ineq y) + sum <X_k, A_k y> + r.y`` with ``r`` the dual residual. With ``z`` clipped
+    to ``z >= 0``, ``<X_k, P> >= lambda_min(X_k) tr P`` for ``P = A_k y + B_k`` PSD, and
+    ``|y_alpha| <= 1`` on the scaled box, the returned value is below ``f(x)``.
+    """
+    if res.mu is None or res.z is None or res.X is None:
+        return None
+    prog = relax.program
+    z = np.maximum(res.z, 0.0)
+    X = [0.5 * (Xk + Xk.T) for Xk in res.X]
+    value = prog.dual_objective(res.mu, z, X)
+    resid = prog.dual_residual(res.mu, z, X)
+    mb = relax.moment_bounds[1:]
+    needs = np.abs(resid) > 0
+    if np.any(~np.isfinite(mb[needs])):
+        return None
+    correction = float(np.abs(resid[needs]) @ mb[needs])
+    off = prog.triangle_offsets
+    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
+        lam = float(np.linalg.eigvalsh(Xk)[0]) - 1e-14 * s * float(np.abs(Xk).max(initial=0.0))
+        if lam >= 0:
+            continue
+        from .monomials import lower_triangle
+
+        i, j = lower_triangle(s)
+        diag = np.flatnonzero(i == j) + off[k]
+        A_diag = prog.A_psd[diag]
+        tr_coef = np.asarray(A_diag.sum(axis=0)).ravel()
+        used = tr_coef != 0
+        if np.any(~np.isfinite(mb[used])):
+            return None
+        trace_bound = float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
+        correction += -lam * trace_bound
+    value -= correction
+    return value - 1e-12 * (1.0 + abs(value))

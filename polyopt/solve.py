@@ -1,0 +1,153 @@
+"""Build a relaxation, pick a backend, solve, and wrap the outcome in a :class:`Result`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from .backends import SolverOptions, default_solver, get_backend
+from .model import Problem
+from .relaxations.assemble import Relaxation
+from .relaxations.dense import dense
+from .result import Result, sound_lower_bound
+
+log = logging.getLogger("polyopt")
+
+FORMS = ("auto", "moment", "gram")
+
+
+#: Largest relative certificate error (see :func:`certificate_error`) for status "optimal".
+CERTIFICATE_TOL = 1e-5
+
+
+def certificate_error(relaxation: Relaxation, res) -> float:
+    """How far the solver's dual point is from certifying its bound at its own moments.
+
+    ``sum |r_alpha y_alpha| + sum_k max(0, -lambda_min(X_k)) tr M_k(y)``, with ``r`` the dual
+    residual: the part of the duality identity that the certificate leaves unexplained. It is
+    tiny for a genuine solution and large when the moments blow up while the solver's relative
+    tolerances still pass (the Motzkin polynomial at order 3 is the classic case).
+    """
+    prog = relaxation.program
+    z = np.maximum(res.z, 0.0)
+    r = prog.dual_residual(res.mu, z, res.X)
+    err = float(np.abs(r) @ np.abs(res.y))
+    for Xk, Mk in zip(res.X, prog.block_matrices(res.y)):
+        lam = float(np.linalg.eigvalsh(0.5 * (Xk + Xk.T))[0])
+        if lam < 0:
+            err += -lam * max(float(np.trace(Mk)), 0.0)
+    return err
+
+
+def relax(problem: Problem, order: int | None = None, sparsity: str | None = None,
+          scale: bool = True) -> Relaxation:
+    """Build the relaxation of ``problem`` (``sparsity=None`` or ``"dense"``: dense)."""
+    if sparsity in (None, "dense", "none"):
+        return dense(problem, order, scale=scale)
+    raise ValueError(f"unknown sparsity {sparsity!r}; available: 'dense'")
+
+
+def solve(
+    problem: Problem,
+    order: int | None = None,
+    *,
+    solver: str | None = None,
+    form: str = "auto",
+    sparsity: str | None = None,
+    tol: float | None = None,
+    max_iters: int | None = None,
+    time_limit: float | None = None,
+    verbose: bool = False,
+    scale: bool = True,
+    solver_options: dict[str, Any] | None = None,
+) -> Result:
+    """Solve the moment-SOS relaxation of order ``order`` of ``problem``.
+
+    Parameters
+    ----------
+    order
+        Relaxation order ``d`` (moments up to degree ``2d``); default: the smallest valid one.
+    solver
+        ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"mosek"`` or ``"cvxpy:NAME"``; default chosen by
+        the size of the largest PSD block (Clarabel for small blocks, else SDPA).
+    form
+        ``"moment"`` (LMI in the moments), ``"gram"`` (SOS Gram matrices, one equality per
+        moment) or ``"auto"`` (the cheaper one for the solver).
+    tol, max_iters, time_limit, verbose
+        Common solver options; ``solver_options`` passes solver-specific settings.
+
+    Returns
+    -------
+    Result
+        ``bound`` is a lower bound for ``minimize`` problems and an upper bound for
+        ``maximize`` problems; check ``status``.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; choose one of {FORMS}")
+    for name, val in (("tol", tol), ("time_limit", time_limit)):
+        if val is not None and (not np.isfinite(val) or val <= 0):
+            raise ValueError(f"{name} must be a positive number, got {val!r}")
+    if max_iters is not None and (not isinstance(max_iters, int) or max_iters < 1):
+        raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
+    t0 = time.perf_counter()
+    relaxation = relax(problem, order, sparsity, scale)
+    build = time.perf_counter() - t0
+    program = relaxation.program
+    name = solver or default_solver(program)
+    backend = get_backend(name)
+    chosen = backend.choose_form(program) if form == "auto" else form
+    opts = SolverOptions(tol, max_iters, time_limit, verbose, dict(solver_options or {}))
+    log.info("solving %s relaxation order %d with %s (%s form): %s", relaxation.kind,
+             relaxation.order, backend.name, chosen, program.sizes())
+    res = backend.solve(program, chosen, opts)
+    sign = 1.0 if problem.sense == "min" else -1.0
+    scale_f = relaxation.obj_scale
+    if res.status == "infeasible":
+        bound = sign * np.inf
+    elif res.status == "unbounded":
+        bound = -sign * np.inf
+    elif res.status == "solver_error" or not np.isfinite(res.dual_objective):
+        bound = np.nan
+    else:
+        bound = sign * scale_f * res.dual_objective
+    if res.status == "optimal" and np.isfinite(bound):
+        err = certificate_error(relaxation, res)
+        res.raw["certificate_error"] = err
+        if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * (1.0 + abs(res.dual_objective)):
+            res.status = "inaccurate"
+            res.raw["note"] = (
+                "the solver reports optimal, but the dual certificate does not hold at the "
+                f"scale of the moments (error {err:.3g}): the relaxation may be unbounded "
+                "(e.g. the objective is not SOS at this order) or badly conditioned"
+            )
+            log.warning(res.raw["note"])
+    sound = None
+    if res.status in ("optimal", "inaccurate", "iteration_limit", "time_limit"):
+        sb = sound_lower_bound(relaxation, res)
+        sound = None if sb is None else sign * scale_f * sb
+    elif res.status in ("infeasible", "unbounded"):
+        sound = bound if res.status == "infeasible" else None
+    primal = sign * scale_f * res.primal_objective
+    return Result(
+        bound=float(bound),
+        status=res.status,
+        sense=problem.sense,
+        order=relaxation.order,
+        relaxation=relaxation.kind,
+        solver=backend.name,
+        form=chosen,
+        sound_bound=None if sound is None else float(sound),
+        primal_value=float(primal),
+        dual_value=float(sign * scale_f * res.dual_objective),
+        sizes=program.sizes(),
+        build_seconds=build,
+        solve_seconds=res.seconds,
+        iterations=res.iterations,
+        problem=problem,
+        relax=relaxation,
+        backend_result=res,
+        raw=res.raw,
+    )
