@@ -11,6 +11,8 @@ For ``minimize`` problems ``Result.bound`` is a LOWER bound on the optimum; for 
 problems it is an UPPER bound.
 """
 
+import logging
+
 from .algebra import Polynomial, Variable, variables
 from .backends import SolverUnavailable
 from .conic import ConicProgram
@@ -20,6 +22,8 @@ from .result import Minimizers, Result
 from .solve import relax, solve
 
 __version__ = "0.1.0"
+
+logging.getLogger("polyopt").addHandler(logging.NullHandler())
 
 __all__ = [
     "Polynomial",

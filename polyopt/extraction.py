@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import qr, schur
 
 from .monomials import monomial_basis, pack
 
@@ -17,13 +18,23 @@ class FlatnessCheck:
     flat_order: int | None
 
 
-def numerical_rank(M: np.ndarray, tol: float) -> int:
-    """Number of eigenvalues above ``tol`` times the largest one (M symmetric PSD)."""
-    w = np.linalg.eigvalsh(0.5 * (M + M.T))
-    top = float(w.max(initial=0.0))
+def numerical_rank(M: np.ndarray, tol: float, gap: float = 1e3) -> int:
+    """Numerical rank of a symmetric PSD matrix.
+
+    Eigenvalues below ``tol`` times the largest are zero; among the others, a drop by a factor
+    of at least ``gap`` between consecutive eigenvalues (the largest such drop) ends the rank.
+    Interior-point solutions sit slightly inside the cone, so a pure threshold miscounts.
+    """
+    w = np.sort(np.linalg.eigvalsh(0.5 * (M + M.T)))[::-1]
+    top = float(w[0]) if w.size else 0.0
     if top <= 0:
         return 0
-    return int(np.sum(w > tol * top))
+    w = w[w > tol * top]
+    if w.size <= 1:
+        return int(w.size)
+    ratios = w[:-1] / w[1:]
+    k = int(np.argmax(ratios))
+    return k + 1 if ratios[k] >= gap else int(w.size)
 
 
 class MomentLookup:
@@ -66,7 +77,7 @@ def extract_atoms(
     """Henrion-Lasserre extraction: the atoms of a flat moment matrix of ``order``.
 
     Factor ``M = V V^T`` (rank ``r``), bring ``V`` to column echelon form with pivot rows chosen
-    among low-degree monomials, read off the multiplication matrices ``N_i`` and take common
+    among the monomials of degree below ``order``, read off the multiplication matrices ``N_i`` and take common
     eigenvectors through the Schur form of a random combination. Returns ``(r, nvars)``.
     """
     n = lookup.nvars
@@ -74,24 +85,18 @@ def extract_atoms(
     M = lookup.matrix(basis)
     assert M is not None
     w, U = np.linalg.eigh(0.5 * (M + M.T))
-    keep = w > tol * max(w.max(), 0.0)
-    r = int(keep.sum())
+    r = numerical_rank(M, tol)
     if r == 0:
         return np.zeros((0, n))
-    V = U[:, keep] * np.sqrt(w[keep])
-    # greedy pivots in graded order: rows that increase the rank of V[pivots]
-    pivots: list[int] = []
-    Q = np.zeros((0, r))
-    scale = np.linalg.norm(V, axis=1).max()
-    for k in range(V.shape[0]):
-        v = V[k] - (Q.T @ (Q @ V[k]) if Q.shape[0] else 0.0)
-        nv = np.linalg.norm(v)
-        if nv > 1e-6 * scale:
-            pivots.append(k)
-            Q = np.vstack([Q, v / nv])
-            if len(pivots) == r:
-                break
-    if len(pivots) < r:
+    V = U[:, -r:] * np.sqrt(w[-r:])
+    # pivots among monomials of degree < order (flatness guarantees they span), chosen by
+    # column-pivoted QR for a well-conditioned echelon basis
+    low = int(np.sum(basis.sum(axis=1) < order))
+    if low < r:
+        raise np.linalg.LinAlgError("the rank exceeds the number of lower-degree monomials")
+    _, _, piv = qr(V[:low].T, pivoting=True, mode="economic")
+    pivots = sorted(int(p) for p in piv[:r])
+    if np.linalg.matrix_rank(V[pivots]) < r:
         raise np.linalg.LinAlgError("could not find an echelon basis of the moment matrix")
     W = V @ np.linalg.inv(V[pivots])  # rows at pivots form the identity
     table = {tuple(row): k for k, row in enumerate(basis)}
@@ -112,8 +117,6 @@ def extract_atoms(
     lam = rng.random(n)
     lam /= lam.sum()
     N = sum(l * Ni for l, Ni in zip(lam, Ns))
-    from scipy.linalg import schur
-
     _, Qs = schur(N, output="real")
     atoms = np.array([[Qs[:, j] @ Ni @ Qs[:, j] for Ni in Ns] for j in range(r)])
     return atoms

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from tokenize import TokenError
 from collections.abc import Mapping, Sequence
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np

@@ -108,7 +108,7 @@ class Result:
         return list(self.relax.program.block_names)
 
     # ----------------------------------------------------------------- minimizers
-    def minimizers(self, rank_tol: float = 1e-6, feas_tol: float = 1e-5) -> Minimizers:
+    def minimizers(self, rank_tol: float = 1e-9, feas_tol: float = 1e-5) -> Minimizers:
         """Global minimizers by flat truncation and Henrion-Lasserre extraction.
 
         Returns a :class:`Minimizers` list; ``certified`` says whether the points are proven

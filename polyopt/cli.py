@@ -1,0 +1,112 @@
+"""Command line: ``polyopt solve FILE.json`` and ``polyopt demo`` (also ``python -m polyopt``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+
+def _number(x: float | None) -> Any:
+    """JSON-safe number: nan -> null, +-inf -> "inf" / "-inf"."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+def result_record(result, minimizers) -> dict[str, Any]:
+    """The JSON object printed by ``polyopt solve --json``."""
+    names = [v.name for v in result.problem.variables]
+    return {
+        "bound": _number(result.bound),
+        "bound_kind": "lower" if result.sense == "min" else "upper",
+        "sound_bound": _number(result.sound_bound),
+        "status": result.status,
+        "seconds": result.seconds,
+        "build_seconds": result.build_seconds,
+        "solve_seconds": result.solve_seconds,
+        "order": result.order,
+        "relaxation": result.relaxation,
+        "solver": result.solver,
+        "form": result.form,
+        "sizes": result.sizes,
+        "minimizers": [dict(zip(names, map(float, p))) for p in minimizers],
+        "minimizers_certified": bool(minimizers.certified),
+    }
+
+
+def _print_result(result, minimizers) -> None:
+    print(result.summary())
+    if minimizers:
+        tag = "certified global minimizers" if minimizers.certified else "candidate points"
+        print(f"{tag}:")
+        names = [v.name for v in result.problem.variables]
+        for p in minimizers:
+            print("  " + ", ".join(f"{n} = {v:.8g}" for n, v in zip(names, p)))
+    else:
+        print(f"minimizers: none extracted ({minimizers.reason})")
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from .model import Problem
+
+    problem = Problem.from_json(args.file)
+    options: dict[str, Any] = {}
+    for key in ("solver", "tol", "max_iters", "time_limit"):
+        val = getattr(args, key)
+        if val is not None:
+            options[key] = val
+    result = problem.solve(order=args.order, form=args.form, verbose=args.verbose, **options)
+    minimizers = result.minimizers()
+    if not args.json or args.verbose:
+        _print_result(result, minimizers)
+    if args.json:
+        print(json.dumps(result_record(result, minimizers), allow_nan=False))
+    return 0 if result.status in ("optimal", "inaccurate") else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polyopt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("solve", help="solve a problem given as JSON")
+    s.add_argument("file", help='JSON file: {"variables": [...], "minimize": "...", "constraints": [...]}')
+    s.add_argument("--order", type=int, default=None, help="relaxation order (default: smallest)")
+    s.add_argument("--solver", default=None, help="clarabel, scs, sdpa, mosek or cvxpy:NAME")
+    s.add_argument("--form", default="auto", choices=["auto", "moment", "gram"])
+    s.add_argument("--tol", type=float, default=None)
+    s.add_argument("--max-iters", dest="max_iters", type=int, default=None)
+    s.add_argument("--time-limit", dest="time_limit", type=float, default=None)
+    s.add_argument("--json", action="store_true", help="end with one JSON line")
+    s.add_argument("--verbose", action="store_true")
+    s.set_defaults(func=cmd_solve)
+    d = sub.add_parser("demo", help="solve a few classic problems and print a table")
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"polyopt: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    np.set_printoptions(precision=6)
+    sys.exit(main())
