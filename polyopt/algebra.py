@@ -59,9 +59,7 @@ class Polynomial:
         coeffs = np.asarray(coefficients, dtype=float).reshape(-1)
         exps = np.asarray(exponents, dtype=np.int64).reshape(coeffs.shape[0], len(variables))
         if exps.shape[0] != coeffs.shape[0]:
-            raise ValueError(
-                f"{exps.shape[0]} exponent rows but {coeffs.shape[0]} coefficients"
-            )
+            raise ValueError(f"{exps.shape[0]} exponent rows but {coeffs.shape[0]} coefficients")
         if (exps < 0).any():
             raise ValueError("exponents must be nonnegative integers")
         if not _canonical:
@@ -262,9 +260,7 @@ class Polynomial:
         if other is None:
             return NotImplemented
         allvars, a, b = self._binary_align(other)
-        return Polynomial(
-            allvars, np.vstack([a, b]), np.concatenate([self._coeffs, other._coeffs])
-        )
+        return Polynomial(allvars, np.vstack([a, b]), np.concatenate([self._coeffs, other._coeffs]))
 
     __radd__ = __add__
 
@@ -321,7 +317,9 @@ class Polynomial:
         if isinstance(power, float) and power.is_integer():
             power = int(power)
         if not isinstance(power, int) or isinstance(power, bool) or power < 0:
-            raise TypeError(f"polynomials can only be raised to nonnegative integers, not {power!r}")
+            raise TypeError(
+                f"polynomials can only be raised to nonnegative integers, not {power!r}"
+            )
         result = Polynomial.constant(1.0)
         base = self
         while power:

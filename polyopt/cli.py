@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("solve", help="solve a problem given as JSON")
-    s.add_argument("file", help='JSON file: {"variables": [...], "minimize": "...", "constraints": [...]}')
+    s.add_argument(
+        "file", help='JSON file: {"variables": [...], "minimize": "...", "constraints": [...]}'
+    )
     s.add_argument("--order", type=int, default=None, help="relaxation order (default: smallest)")
     s.add_argument("--solver", default=None, help="clarabel, scs, sdpa, mosek or cvxpy:NAME")
     s.add_argument("--form", default="auto", choices=["auto", "moment", "gram"])

@@ -76,9 +76,10 @@ def extract_atoms(
 ) -> np.ndarray:
     """Henrion-Lasserre extraction: the atoms of a flat moment matrix of ``order``.
 
-    Factor ``M = V V^T`` (rank ``r``), bring ``V`` to column echelon form with pivot rows chosen
-    among the monomials of degree below ``order``, read off the multiplication matrices ``N_i`` and take common
-    eigenvectors through the Schur form of a random combination. Returns ``(r, nvars)``.
+    Factor ``M = V V^T`` (rank ``r``), bring ``V`` to column echelon form with pivot rows
+    chosen among the monomials of degree below ``order``, read off the multiplication
+    matrices ``N_i`` and take common eigenvectors through the Schur form of a random
+    combination. Returns ``(r, nvars)``.
     """
     n = lookup.nvars
     basis = monomial_basis(n, order)

@@ -147,9 +147,7 @@ class Problem:
             if c.poly.has_nonfinite():
                 raise ValueError(f"constraint {k} has a NaN or infinite coefficient: {c}")
         if self.objective.degree == 0:
-            raise ValueError(
-                "the objective is constant (degree 0): there is nothing to optimize"
-            )
+            raise ValueError("the objective is constant (degree 0): there is nothing to optimize")
 
     @property
     def nvars(self) -> int:
@@ -329,9 +327,7 @@ def parse_constraint(text: str, variables: Any = None) -> Constraint:
         raise ValueError(f"a constraint must be a string, got {text!r}")
     parts = _CMP.split(text)
     if len(parts) != 3:
-        raise ValueError(
-            f"constraint {text!r} must contain exactly one of '>=', '<=', '=='"
-        )
+        raise ValueError(f"constraint {text!r} must contain exactly one of '>=', '<=', '=='")
     lhs, op, rhs = parts
     if op in (">", "<"):
         raise ValueError(f"strict inequality in {text!r}: use '>=' or '<='")

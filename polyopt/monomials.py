@@ -36,7 +36,9 @@ def monomial_basis(nvars: int, degree: int) -> np.ndarray:
 def lower_triangle(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the lower triangle, column by column (``i >= j``)."""
     j = np.repeat(np.arange(size), np.arange(size, 0, -1))
-    start = np.repeat(np.cumsum(np.concatenate([[0], np.arange(size, 1, -1)])), np.arange(size, 0, -1))
+    start = np.repeat(
+        np.cumsum(np.concatenate([[0], np.arange(size, 1, -1)])), np.arange(size, 0, -1)
+    )
     i = np.arange(size * (size + 1) // 2) - start + j
     return i, j
 

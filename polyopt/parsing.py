@@ -75,9 +75,7 @@ def from_sympy(
     if table is not None:
         unknown = [s.name for s in symbols if s.name not in table]
         if unknown:
-            raise ValueError(
-                f"unknown variable(s) {unknown} in {expr}; declared: {sorted(table)}"
-            )
+            raise ValueError(f"unknown variable(s) {unknown} in {expr}; declared: {sorted(table)}")
         vars_ = [table[s.name] for s in symbols]
     else:
         vars_ = [Variable(s.name) for s in symbols]
@@ -91,7 +89,9 @@ def from_sympy(
     try:
         poly = sympy.Poly(expr, *symbols)
     except sympy.PolynomialError as exc:
-        raise ValueError(f"{expr} is not a polynomial in {[s.name for s in symbols]}: {exc}") from None
+        raise ValueError(
+            f"{expr} is not a polynomial in {[s.name for s in symbols]}: {exc}"
+        ) from None
     monoms = poly.monoms()
     try:
         coeffs = [float(c) for c in poly.coeffs()]

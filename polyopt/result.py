@@ -118,7 +118,9 @@ class Result:
         if ys is None or self.status not in ("optimal", "inaccurate"):
             return Minimizers([], False, f"no moments to extract from (status {self.status})")
         if self.relax.kind != "dense":
-            return Minimizers([], False, f"extraction needs a dense relaxation, not {self.relax.kind}")
+            return Minimizers(
+                [], False, f"extraction needs a dense relaxation, not {self.relax.kind}"
+            )
         lookup = MomentLookup(self.relax.moments, ys)
         degs = [c.poly.degree for c in self.problem.constraints]
         dv = max([1] + [(d + 1) // 2 for d in degs])

@@ -42,8 +42,9 @@ def certificate_error(relaxation: Relaxation, res) -> float:
     return err
 
 
-def relax(problem: Problem, order: int | None = None, sparsity: str | None = None,
-          scale: bool = True) -> Relaxation:
+def relax(
+    problem: Problem, order: int | None = None, sparsity: str | None = None, scale: bool = True
+) -> Relaxation:
     """Build the relaxation of ``problem`` (``sparsity=None`` or ``"dense"``: dense)."""
     if sparsity in (None, "dense", "none"):
         return dense(problem, order, scale=scale)
@@ -100,8 +101,14 @@ def solve(
     backend = get_backend(name)
     chosen = backend.choose_form(program) if form == "auto" else form
     opts = SolverOptions(tol, max_iters, time_limit, verbose, dict(solver_options or {}))
-    log.info("solving %s relaxation order %d with %s (%s form): %s", relaxation.kind,
-             relaxation.order, backend.name, chosen, program.sizes())
+    log.info(
+        "solving %s relaxation order %d with %s (%s form): %s",
+        relaxation.kind,
+        relaxation.order,
+        backend.name,
+        chosen,
+        program.sizes(),
+    )
     res = backend.solve(program, chosen, opts)
     sign = 1.0 if problem.sense == "min" else -1.0
     scale_f = relaxation.obj_scale

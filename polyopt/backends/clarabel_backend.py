@@ -64,7 +64,9 @@ class ClarabelBackend(Backend):
         import scipy.sparse as sp
 
         t0 = time.perf_counter()
-        solver = clarabel.DefaultSolver(sp.csc_matrix((nvar, nvar)), std.q, std.A, std.b, cones, settings)
+        solver = clarabel.DefaultSolver(
+            sp.csc_matrix((nvar, nvar)), std.q, std.A, std.b, cones, settings
+        )
         sol = solver.solve()
         seconds = time.perf_counter() - t0
         raw_status = str(sol.status).split(".")[-1]

@@ -99,14 +99,18 @@ class CvxpyBackend(Backend):
         try:
             model.solve(solver=self.solver, verbose=options.verbose, **self._solver_kwargs(options))
         except cp.error.SolverError as exc:
-            return BackendResult(status="solver_error", seconds=time.perf_counter() - t0,
-                                 raw={"error": str(exc), "form": form})
+            return BackendResult(
+                status="solver_error",
+                seconds=time.perf_counter() - t0,
+                raw={"error": str(exc), "form": form},
+            )
         seconds = time.perf_counter() - t0
         status = _MAP.get(model.status, "solver_error")
         if form == "gram" and status in ("infeasible", "unbounded"):
             status = "unbounded" if status == "infeasible" else "infeasible"
-        res = BackendResult(status=status, seconds=seconds,
-                            raw={"status": model.status, "form": form})
+        res = BackendResult(
+            status=status, seconds=seconds, raw={"status": model.status, "form": form}
+        )
         if status in ("optimal", "inaccurate"):
             if form == "moment":
                 res.y = np.asarray(y.value, dtype=float)
@@ -117,9 +121,13 @@ class CvxpyBackend(Backend):
                 res.y = np.asarray(link.dual_value, dtype=float).ravel()
                 res.mu = np.asarray(mu.value).ravel() if p else np.zeros(0)
                 res.z = np.asarray(z.value).ravel() if q else np.zeros(0)
-                res.X = split_full_blocks(
-                    np.concatenate([np.asarray(X.value).ravel(order="F") for X in Xs]), sizes
-                ) if Xs else []
+                res.X = (
+                    split_full_blocks(
+                        np.concatenate([np.asarray(X.value).ravel(order="F") for X in Xs]), sizes
+                    )
+                    if Xs
+                    else []
+                )
             res.primal_objective = float(program.c @ res.y + program.c0)
             res.dual_objective = program.dual_objective(res.mu, res.z, res.X)
         return res

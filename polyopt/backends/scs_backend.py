@@ -67,7 +67,10 @@ class SCSBackend(Backend):
                 status = "solver_error"
         if form == "gram" and status in ("infeasible", "unbounded"):
             status = "unbounded" if status == "infeasible" else "infeasible"
-        if status in ("inaccurate", "iteration_limit", "time_limit") and int(info["iter"]) >= settings["max_iters"]:
+        if (
+            status in ("inaccurate", "iteration_limit", "time_limit")
+            and int(info["iter"]) >= settings["max_iters"]
+        ):
             status = "iteration_limit"
         res = BackendResult(
             status=status,

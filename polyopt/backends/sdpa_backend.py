@@ -135,7 +135,9 @@ class SDPABackend(Backend):
         if status == "inaccurate" and iters is not None and iters >= opt.get("maxIteration", 100):
             status = "iteration_limit"
         res = BackendResult(
-            status=status, iterations=iters, seconds=seconds,
+            status=status,
+            iterations=iters,
+            seconds=seconds,
             raw={"phasevalue": phase, "form": form, "sdpainfo": dict(sdpainfo)},
         )
         if status in ("optimal", "inaccurate", "iteration_limit"):

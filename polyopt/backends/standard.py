@@ -70,7 +70,9 @@ def to_standard(program: ConicProgram, form: str, order: str) -> StandardForm:
     if form == "moment":
         A = sp.vstack([program.A_eq, -program.A_ineq, -S], format="csc")
         b = np.concatenate([program.b_eq, program.b_ineq, s0])
-        return StandardForm(program.c, program.c0, A, b, p, q_, list(program.block_sizes), form, order)
+        return StandardForm(
+            program.c, program.c0, A, b, p, q_, list(program.block_sizes), form, order
+        )
     if form == "gram":
         n = program.n
         top = sp.hstack([program.A_eq.T, program.A_ineq.T, S.T], format="csc")

@@ -21,7 +21,7 @@ from ..monomials import MomentIndex, lower_triangle
 
 @dataclass
 class Term:
-    """A polynomial as aligned arrays: exponent rows over the problem's variables and coefficients."""
+    """A polynomial as arrays: exponent rows over the problem's variables, coefficients."""
 
     exps: np.ndarray
     coeffs: np.ndarray
@@ -116,12 +116,12 @@ def scale_problem(problem: Problem, scale_variables: bool = True) -> ScaledProbl
     nonconst = Term(fterm.exps[~is_const], fterm.coeffs[~is_const])
     obj_scale = float(np.max(np.abs(nonconst.coeffs))) if nonconst.coeffs.size else 1.0
     objective = Term(nonconst.exps, nonconst.coeffs / obj_scale)
-    ineqs = [_normalized(Term.of(g.substitute_scaling(factors), vars_)) for g in problem.inequalities]
+    ineqs = [
+        _normalized(Term.of(g.substitute_scaling(factors), vars_)) for g in problem.inequalities
+    ]
     eqs = [_normalized(Term.of(h.substitute_scaling(factors), vars_)) for h in problem.equalities]
     bounded = finite if scale_variables else finite & (bounds <= 1.0)
-    return ScaledProblem(
-        vars_, objective, constant / obj_scale, obj_scale, ineqs, eqs, r, bounded
-    )
+    return ScaledProblem(vars_, objective, constant / obj_scale, obj_scale, ineqs, eqs, r, bounded)
 
 
 def moment_bounds(moments: np.ndarray, bounded: np.ndarray) -> np.ndarray:
@@ -208,13 +208,9 @@ def assemble(
     q = len(scalar_ineqs)
     ineq_rows = [np.full(g.exps.shape[0], r) for r, (_, g) in enumerate(scalar_ineqs)]
     ineq_vals = [g.coeffs for _, g in scalar_ineqs]
-    A_ineq, b_ineq = to_matrix(
-        ineq_rows, ineq_vals, range(n_psd_chunks, n_psd_chunks + q), q
-    )
+    A_ineq, b_ineq = to_matrix(ineq_rows, ineq_vals, range(n_psd_chunks, n_psd_chunks + q), q)
     eq_start = n_psd_chunks + q
-    A_eq, b_eq = to_matrix(
-        eq_rows, eq_vals, range(eq_start, eq_start + len(equalities)), eq_offset
-    )
+    A_eq, b_eq = to_matrix(eq_rows, eq_vals, range(eq_start, eq_start + len(equalities)), eq_offset)
     b_eq = -b_eq  # L(h m) = 0  <=>  A y = -const
     c = np.bincount(obj_idx, weights=objective.coeffs, minlength=nmom)
     program = ConicProgram(
