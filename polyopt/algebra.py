@@ -289,7 +289,8 @@ class Polynomial:
         if other is None:
             return NotImplemented
         allvars, a, b = self._binary_align(other)
-        exps = (a[:, None, :] + b[None, :, :]).reshape(-1, len(allvars))
+        # explicit row count: reshape(-1, 0) fails when there are no variables (constants)
+        exps = (a[:, None, :] + b[None, :, :]).reshape(a.shape[0] * b.shape[0], len(allvars))
         coeffs = np.outer(self._coeffs, other._coeffs).ravel()
         return Polynomial(allvars, exps, coeffs)
 
@@ -379,6 +380,10 @@ class Polynomial:
         return f"Polynomial({self})"
 
     def __str__(self) -> str:
+        return self._format()
+
+    def _format(self, exact: bool = False) -> str:
+        """Text form; ``exact=True`` writes coefficients with round-trip (repr) precision."""
         if self.nterms == 0:
             return "0"
         parts = []
@@ -390,7 +395,7 @@ class Polynomial:
             )
             mag = abs(c)
             sign = "-" if c < 0 else "+"
-            cstr = f"{mag:.12g}"
+            cstr = _exact_float(mag) if exact else f"{mag:.12g}"
             if mono:
                 text = mono if mag == 1 else f"{cstr}*{mono}"
             else:
@@ -401,6 +406,12 @@ class Polynomial:
         for sign, text in parts[1:]:
             out += f" {sign} {text}"
         return out
+
+
+def _exact_float(value: float) -> str:
+    """Shortest text that parses back to exactly ``value`` (``2.0`` written as ``2``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 class Variable(Polynomial):
@@ -447,12 +458,42 @@ def as_polynomial(obj: Any, strict: bool = True) -> Polynomial | None:
     return None
 
 
+class PolyArray(np.ndarray):
+    """A numpy object array of polynomials whose comparisons build arrays of constraints.
+
+    ``x >= -1`` on a plain object array fails (numpy wants booleans); on a ``PolyArray`` it
+    returns an object array of :class:`~polyopt.model.Constraint`, which ``Problem`` flattens.
+    Arithmetic results stay ``PolyArray``.
+    """
+
+    def __array_wrap__(self, array: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        if array.ndim == 0:  # reductions such as sum() give the polynomial itself
+            return array[()]
+        return np.ndarray.__array_wrap__(self, array, context, return_scalar)
+
+    def _compare(self, other: Any, op: Any) -> np.ndarray:
+        func = np.frompyfunc(op, 2, 1)
+        return np.asarray(func(self.view(np.ndarray), other), dtype=object)
+
+    def __ge__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self._compare(other, lambda a, b: as_polynomial(a) >= b)
+
+    def __le__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self._compare(other, lambda a, b: as_polynomial(a) <= b)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self._compare(other, lambda a, b: as_polynomial(a) == b)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def variables(name: str, n: int | None = None, start: int = 1) -> Any:
     """Create decision variables.
 
     ``variables("x")`` returns one :class:`Variable` named ``x``; ``variables("x", 3)`` returns a
-    numpy object array of variables named ``x1, x2, x3`` (names start at ``start``), which
-    supports elementwise arithmetic such as ``(x**2).sum()``.
+    numpy object array (a :class:`PolyArray`) of variables named ``x1, x2, x3`` (names start
+    at ``start``), which supports elementwise arithmetic such as ``(x**2).sum()`` and
+    elementwise constraints such as ``x >= -1``.
     """
     if n is None:
         return Variable(name)
@@ -461,7 +502,7 @@ def variables(name: str, n: int | None = None, start: int = 1) -> Any:
     out = np.empty(int(n), dtype=object)
     for k in range(int(n)):
         out[k] = Variable(f"{name}{k + start}")
-    return out
+    return out.view(PolyArray)
 
 
 def polynomial_from_terms(

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .backends import SolverUnavailable
+
 
 def _number(x: float | None) -> Any:
     """JSON-safe number: nan -> null, +-inf -> "inf" / "-inf"."""
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError, SolverUnavailable) as exc:
         print(f"polyopt: error: {exc}", file=sys.stderr)
         return 2
 

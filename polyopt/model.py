@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .algebra import Polynomial, Variable, as_polynomial
+from .parsing import RESERVED_NAMES
 
 if TYPE_CHECKING:
     from .result import Result
@@ -41,9 +42,9 @@ class Constraint:
 
     __str__ = __repr__
 
-    def to_string(self) -> str:
-        """The constraint as ``"<poly> >= 0"`` or ``"<poly> == 0"``."""
-        return f"{self.poly} {'>=' if self.kind == 'ineq' else '=='} 0"
+    def to_string(self, exact: bool = False) -> str:
+        """The constraint as ``"<poly> >= 0"`` or ``"<poly> == 0"`` (``exact``: full precision)."""
+        return f"{self.poly._format(exact)} {'>=' if self.kind == 'ineq' else '=='} 0"
 
 
 def _flatten_constraints(items: Any) -> list[Constraint]:
@@ -102,9 +103,10 @@ class Problem:
                 if not isinstance(v, Variable):
                     raise TypeError(f"variables must be Variable objects, got {v!r}")
         raw = minimize if maximize is None else maximize
-        items = list(constraints) if constraints is not None else []
         if isinstance(constraints, Constraint | str):
             items = [constraints]
+        else:
+            items = list(constraints) if constraints is not None else []
         table = _name_table(declared, [raw] + items)
         if isinstance(raw, str):
             raw = Polynomial.parse(raw, table)
@@ -230,8 +232,8 @@ class Problem:
             raise ValueError("variable names must be unique to write JSON")
         return {
             "variables": names,
-            ("minimize" if self.sense == "min" else "maximize"): str(self.objective),
-            "constraints": [c.to_string() for c in self.constraints],
+            ("minimize" if self.sense == "min" else "maximize"): self.objective._format(exact=True),
+            "constraints": [c.to_string(exact=True) for c in self.constraints],
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
@@ -255,6 +257,8 @@ class Problem:
         for name in names:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"invalid variable name {name!r}")
+            if name in RESERVED_NAMES:
+                raise ValueError(f"{name!r} is reserved for a function; rename the variable")
         vars_ = [Variable(n) for n in names]
         table = {v.name: v for v in vars_}
         has_min, has_max = "minimize" in data, "maximize" in data
@@ -277,7 +281,11 @@ class Problem:
     def from_json(cls, source: str | os.PathLike[str]) -> Problem:
         """Read a problem from a JSON file path or JSON text."""
         text = str(source)
-        if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
+        if isinstance(source, os.PathLike) or not text.lstrip().startswith(("{", "[")):
+            if not os.path.isfile(text):
+                raise FileNotFoundError(
+                    f"{text[:60]!r} is neither an existing file nor JSON object text"
+                )
             with open(source, encoding="utf-8") as fh:
                 text = fh.read()
         try:

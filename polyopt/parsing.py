@@ -18,7 +18,8 @@ from sympy.parsing.sympy_parser import (
 from .algebra import Polynomial, Variable
 
 _IDENT = re.compile(r"(?<![0-9.A-Za-z_])[A-Za-z_][A-Za-z0-9_]*")
-_FUNCTIONS = {"sqrt", "Rational", "pi"}
+#: Names that denote functions in expressions, never variables.
+RESERVED_NAMES = frozenset({"sqrt", "Rational"})
 _TRANSFORMS = standard_transformations + (convert_xor,)
 
 
@@ -41,7 +42,7 @@ def _variable_table(
 
 def identifiers(text: str) -> set[str]:
     """Names in ``text`` that denote variables (function names such as ``sqrt`` excluded)."""
-    return {i for i in _IDENT.findall(text) if i not in _FUNCTIONS}
+    return {i for i in _IDENT.findall(text) if i not in RESERVED_NAMES}
 
 
 def parse_expression(text: str, names: Mapping[str, Any] | None = None) -> sympy.Expr:

@@ -73,12 +73,24 @@ def solve(
         Relaxation order ``d`` (moments up to degree ``2d``); default: the smallest valid one.
     solver
         ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"mosek"`` or ``"cvxpy:NAME"``; default chosen by
-        the size of the largest PSD block (Clarabel for small blocks, else SDPA).
+        the size of the largest PSD block (see :func:`polyopt.backends.default_solver`).
     form
         ``"moment"`` (LMI in the moments), ``"gram"`` (SOS Gram matrices, one equality per
-        moment) or ``"auto"`` (the cheaper one for the solver).
-    tol, max_iters, time_limit, verbose
-        Common solver options; ``solver_options`` passes solver-specific settings.
+        moment) or ``"auto"`` (the cheaper one for the solver, from measurements).
+    sparsity
+        ``None`` / ``"dense"``: the dense hierarchy.
+    tol
+        Solver tolerance (gap and feasibility), ``None`` for the solver's default.
+    max_iters
+        Iteration limit.
+    time_limit
+        Wall-clock limit in seconds (not supported by SDPA).
+    verbose
+        Print the solver's log.
+    scale
+        Scale variables by the bounds the constraints imply (recommended).
+    solver_options
+        Solver-specific settings passed through unchanged (unknown keys raise).
 
     Returns
     -------
