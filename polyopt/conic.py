@@ -39,6 +39,7 @@ class ConicProgram:
     b_psd: np.ndarray
     block_sizes: list[int]
     block_names: list[str] = field(default_factory=list)
+    row_names: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:

@@ -43,41 +43,113 @@ def lower_triangle(size: int) -> tuple[np.ndarray, np.ndarray]:
     return i, j
 
 
-def pack(exps: np.ndarray) -> np.ndarray:
-    """A 1-D array of opaque keys, one per exponent row, equal iff the rows are equal."""
-    exps = np.asarray(exps)
-    if exps.size and (exps.max() >= 65536 or exps.min() < 0):
-        raise ValueError("exponents must lie in [0, 65535]")
-    small = np.ascontiguousarray(exps.astype(np.uint16))
-    return small.view(np.dtype((np.void, 2 * small.shape[1]))).ravel()
+def pack(rows: np.ndarray, top: int | None = None) -> np.ndarray:
+    """A 1-D array of opaque keys, one per integer row, equal iff the rows are equal.
+
+    ``top`` is the largest value that may occur (it fixes the key width, so keys made by
+    separate calls with the same ``top`` compare equal); default: 65535.
+    """
+    rows = np.asarray(rows)
+    limit = 65535 if top is None else int(top)
+    if rows.size and (rows.max() > limit or rows.min() < 0):
+        raise ValueError(f"entries must lie in [0, {limit}]")
+    dtype = np.uint16 if limit < 65536 else np.uint32
+    small = np.ascontiguousarray(rows.astype(dtype))
+    return small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).ravel()
 
 
 class MomentIndex:
-    """Distinct monomials among several exponent arrays, with a moment index per row.
+    """Distinct monomial codes among several code arrays, with a moment index per row.
 
-    Index 0 is always the monomial 1.
+    Moments are sorted by degree; index 0 is always the monomial 1.
     """
 
-    def __init__(self, nvars: int, chunks: list[np.ndarray]) -> None:
-        zero = np.zeros((1, nvars), dtype=np.int64)
-        allrows = np.vstack([zero] + [c.reshape(-1, nvars) for c in chunks])
-        keys = pack(allrows)
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        # reorder: graded (by degree), the monomial 1 first
-        exps = allrows[first]
-        order = np.lexsort(np.vstack([exps.T[::-1], exps.sum(axis=1)]))
+    def __init__(self, nvars: int, width: int, chunks: list[np.ndarray]) -> None:
+        one = np.full((1, width), nvars, dtype=np.int64)
+        allrows = np.vstack([one] + [c.reshape(-1, width) for c in chunks])
+        keys = pack(allrows, top=nvars)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        codes = allrows[first]
+        order = np.lexsort(np.vstack([codes.T[::-1], code_degrees(codes, nvars)]))
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        self.exponents: np.ndarray = exps[order]
+        self.codes: np.ndarray = codes[order]
         inverse = rank[inverse.ravel()]
         assert inverse[0] == 0
-        self._offsets = np.cumsum([1] + [c.reshape(-1, nvars).shape[0] for c in chunks])
+        self._offsets = np.cumsum([1] + [c.reshape(-1, width).shape[0] for c in chunks])
         self._inverse = inverse
         self.nvars = nvars
 
     def __len__(self) -> int:
-        return int(self.exponents.shape[0])
+        return int(self.codes.shape[0])
 
     def chunk(self, k: int) -> np.ndarray:
         """Moment indices of the rows of the ``k``-th input chunk."""
         return self._inverse[self._offsets[k] : self._offsets[k + 1]]
+
+
+# --------------------------------------------------------------------------------------------
+# Monomial codes: a monomial of degree <= W in n variables as a sorted row of W variable
+# positions, padded with the sentinel n (x1^2 x5 -> [0, 0, 4, n]). Width W instead of n makes
+# relaxations of problems with thousands of variables cheap to assemble.
+
+
+def codes_from_exponents(
+    exps: np.ndarray, width: int, positions: np.ndarray | None = None, nvars: int | None = None
+) -> np.ndarray:
+    """Codes of exponent rows ``exps`` (columns mapped to global ``positions``).
+
+    ``nvars`` is the global number of variables (the sentinel); default ``exps.shape[1]``.
+    """
+    exps = np.asarray(exps, dtype=np.int64)
+    t, k = exps.shape
+    positions = np.arange(k) if positions is None else np.asarray(positions, dtype=np.int64)
+    n = k if nvars is None else nvars
+    deg = exps.sum(axis=1)
+    if t and deg.max() > width:
+        raise ValueError(f"a monomial of degree {int(deg.max())} exceeds the code width {width}")
+    out = np.full((t, width), n, dtype=np.int64)
+    if t == 0 or k == 0:
+        return out
+    flat = exps.ravel()
+    rows = np.repeat(np.repeat(np.arange(t), k), flat)
+    vals = np.repeat(np.tile(positions, t), flat)
+    # slot of each entry within its row: running count restarted per row
+    starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    slot = np.arange(rows.size) - np.repeat(starts, deg)
+    out[rows, slot] = vals
+    out.sort(axis=1)
+    return out
+
+
+def exponents_from_codes(codes: np.ndarray, nvars: int) -> np.ndarray:
+    """Exponent rows ``(N, nvars)`` of codes (the sentinel ``nvars`` is dropped)."""
+    N, W = codes.shape
+    out = np.zeros((N, nvars + 1), dtype=np.int64)
+    np.add.at(out, (np.repeat(np.arange(N), W), codes.ravel()), 1)
+    return out[:, :nvars]
+
+
+def basis_codes(positions: np.ndarray, degree: int, width: int, nvars: int) -> np.ndarray:
+    """Codes of all monomials of degree <= ``degree`` in the variables at ``positions``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    return codes_from_exponents(monomial_basis(len(positions), degree), width, positions, nvars)
+
+
+def code_products(a: np.ndarray, b: np.ndarray, width: int, nvars: int) -> np.ndarray:
+    """Row-wise products of equally long code arrays ``a`` and ``b`` (truncated to ``width``)."""
+    both = np.concatenate([a, b], axis=1)
+    both.sort(axis=1)
+    if both.shape[1] > width:
+        if (both[:, width:] != nvars).any():
+            raise ValueError(f"a product monomial exceeds degree {width}")
+        both = both[:, :width]
+    elif both.shape[1] < width:
+        pad = np.full((both.shape[0], width - both.shape[1]), nvars, dtype=np.int64)
+        both = np.concatenate([both, pad], axis=1)
+    return both
+
+
+def code_degrees(codes: np.ndarray, nvars: int) -> np.ndarray:
+    """Degree of each coded monomial."""
+    return (codes != nvars).sum(axis=1)

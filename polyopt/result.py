@@ -78,7 +78,7 @@ class Result:
     @property
     def moment_exponents(self) -> np.ndarray:
         """Exponent rows of the moments (columns follow ``problem.variables``)."""
-        return self.relax.moments
+        return self.relax.exponents()
 
     @property
     def moment_vector(self) -> np.ndarray | None:
@@ -86,7 +86,8 @@ class Result:
         ys = self._scaled_y()
         if ys is None:
             return None
-        factor = np.prod(self.relax.var_scale[None, :] ** self.relax.moments, axis=1)
+        scale = np.concatenate([self.relax.var_scale, [1.0]])
+        factor = np.prod(scale[self.relax.moments], axis=1)
         return ys * factor
 
     @property
@@ -95,7 +96,8 @@ class Result:
         vec = self.moment_vector
         if vec is None:
             return {}
-        return {tuple(int(e) for e in row): float(v) for row, v in zip(self.relax.moments, vec)}
+        exps = self.moment_exponents
+        return {tuple(int(e) for e in row): float(v) for row, v in zip(exps, vec)}
 
     @property
     def gram(self) -> list[np.ndarray]:
@@ -121,7 +123,7 @@ class Result:
             return Minimizers(
                 [], False, f"extraction needs a dense relaxation, not {self.relax.kind}"
             )
-        lookup = MomentLookup(self.relax.moments, ys)
+        lookup = MomentLookup(self.moment_exponents, ys)
         degs = [c.poly.degree for c in self.problem.constraints]
         dv = max([1] + [(d + 1) // 2 for d in degs])
         flat = flatness(lookup, self.order, dv, rank_tol)

@@ -3,7 +3,8 @@
 Every relaxation (dense, sparse, nearly sparse) is a list of localizing blocks
 ``M_B(g y)`` (``g = 1`` for moment matrices), scalar rows ``L_y(g) >= 0`` and equality rows
 ``L_y(h * m) = 0``; this module turns such a list into sparse matrices without a Python loop
-per moment entry.
+per moment entry. Monomials travel as codes (sorted rows of variable positions, see
+:mod:`polyopt.monomials`), so the cost does not grow with the number of variables.
 """
 
 from __future__ import annotations
@@ -16,31 +17,46 @@ import scipy.sparse as sp
 from ..algebra import Polynomial, Variable
 from ..conic import ConicProgram
 from ..model import Problem
-from ..monomials import MomentIndex, lower_triangle
+from ..monomials import (
+    MomentIndex,
+    code_degrees,
+    code_products,
+    codes_from_exponents,
+    exponents_from_codes,
+    lower_triangle,
+    pack,
+)
 
 
 @dataclass
 class Term:
-    """A polynomial as arrays: exponent rows over the problem's variables, coefficients."""
+    """A polynomial as arrays: monomial codes (width ``W``) and coefficients."""
 
-    exps: np.ndarray
+    codes: np.ndarray
     coeffs: np.ndarray
+    nvars: int
 
     @classmethod
-    def of(cls, poly: Polynomial, variables: tuple[Variable, ...]) -> Term:
-        return cls(poly.aligned(variables), np.asarray(poly.coefficients, dtype=float))
+    def of(cls, poly: Polynomial, positions: dict[int, int], width: int, nvars: int) -> Term:
+        """Codes of ``poly`` with variable ids mapped to global ``positions``."""
+        pos = np.array([positions[v.id] for v in poly.variables], dtype=np.int64)
+        codes = codes_from_exponents(poly.exponents, width, pos, nvars)
+        return cls(codes, np.asarray(poly.coefficients, dtype=float), nvars)
 
     @property
     def degree(self) -> int:
-        return int(self.exps.sum(axis=1).max()) if self.exps.shape[0] else 0
+        return int(code_degrees(self.codes, self.nvars).max()) if self.codes.shape[0] else 0
 
-
-ONE = None  # marker: the constant polynomial 1 (moment matrix)
+    @property
+    def support(self) -> np.ndarray:
+        """Variable positions that occur."""
+        u = np.unique(self.codes)
+        return u[u != self.nvars]
 
 
 @dataclass
 class LocalizingBlock:
-    """The PSD block ``M_B(g y)``: entries ``L_y(g * b_i * b_j)`` over a monomial basis ``B``."""
+    """The PSD block ``M_B(g y)``: entries ``L_y(g * b_i * b_j)`` over basis codes ``B``."""
 
     name: str
     basis: np.ndarray
@@ -49,7 +65,7 @@ class LocalizingBlock:
 
 @dataclass
 class EqualityFamily:
-    """Rows ``L_y(h * m) = 0`` for every monomial ``m`` of ``multipliers``."""
+    """Rows ``L_y(h * m) = 0`` for every monomial code ``m`` of ``multipliers``."""
 
     name: str
     multipliers: np.ndarray
@@ -61,7 +77,7 @@ class Relaxation:
     """A built relaxation: the conic program, the moment monomials and how to undo scaling."""
 
     program: ConicProgram
-    moments: np.ndarray  # exponent rows of y (row 0 = the monomial 1, not a variable)
+    moments: np.ndarray  # codes of y (row 0 = the monomial 1, not a variable)
     variables: tuple[Variable, ...]
     order: int
     kind: str
@@ -71,13 +87,22 @@ class Relaxation:
     moment_bounds: np.ndarray  # |y_alpha| <= moment_bounds[alpha] for scaled y (inf unknown)
     info: dict = field(default_factory=dict)
 
-    def basis_index(self, basis: np.ndarray) -> np.ndarray:
-        """Moment indices of the exponent rows ``basis`` (-1 where absent)."""
-        from ..monomials import pack
+    @property
+    def nvars(self) -> int:
+        return len(self.variables)
 
-        keys = pack(np.vstack([self.moments, basis]))
-        table = {k.tobytes(): i for i, k in enumerate(keys[: self.moments.shape[0]])}
-        return np.array([table.get(k.tobytes(), -1) for k in keys[self.moments.shape[0] :]])
+    def exponents(self) -> np.ndarray:
+        """Exponent rows ``(moments, nvars)`` of the moments (dense array: small problems)."""
+        return exponents_from_codes(self.moments, self.nvars)
+
+    def index_of(self, codes: np.ndarray) -> np.ndarray:
+        """Moment indices of the code rows ``codes`` (-1 where absent)."""
+        W = self.moments.shape[1]
+        codes = np.asarray(codes).reshape(-1, W)
+        keys = pack(np.vstack([self.moments, codes]), top=self.nvars)
+        m = self.moments.shape[0]
+        table = {k.tobytes(): i for i, k in enumerate(keys[:m])}
+        return np.array([table.get(k.tobytes(), -1) for k in keys[m:]], dtype=np.int64)
 
 
 @dataclass
@@ -85,6 +110,7 @@ class ScaledProblem:
     """A problem's polynomials after variable scaling and coefficient normalization."""
 
     variables: tuple[Variable, ...]
+    width: int
     objective: Term  # scaled, normalized, without constant term
     constant: float  # constant term of the scaled normalized objective
     obj_scale: float
@@ -93,52 +119,63 @@ class ScaledProblem:
     var_scale: np.ndarray
     bounded: np.ndarray  # True where |x_scaled_i| <= 1 is implied by the constraints
 
+    @property
+    def nvars(self) -> int:
+        return len(self.variables)
+
 
 def _normalized(term: Term) -> Term:
     big = float(np.max(np.abs(term.coeffs))) if term.coeffs.size else 0.0
     if big == 0 or not np.isfinite(big):
         return term
-    return Term(term.exps, term.coeffs / big)
+    return Term(term.codes, term.coeffs / big, term.nvars)
 
 
-def scale_problem(problem: Problem, scale_variables: bool = True) -> ScaledProblem:
-    """Scale ``x = r * x'`` with ``r`` the variable bounds the constraints imply, and
-    normalize every polynomial by its largest coefficient (the objective's scale is kept)."""
+def scale_problem(problem: Problem, width: int, scale_variables: bool = True) -> ScaledProblem:
+    """Scale ``x = r * x'`` with ``r`` the variable bounds the constraints imply, normalize
+    every polynomial by its largest coefficient (the objective's scale is kept), and code the
+    monomials with width ``width`` (the largest moment degree)."""
     vars_ = problem.variables
+    n = len(vars_)
+    positions = {v.id: k for k, v in enumerate(vars_)}
     bounds = problem.variable_bounds()
     finite = np.isfinite(bounds) & (bounds > 0)
     r = np.where(finite & scale_variables, bounds, 1.0)
     factors = {v.id: float(s) for v, s in zip(vars_, r)}
-    f = problem.min_objective().substitute_scaling(factors)
-    fterm = Term.of(f, vars_)
-    is_const = fterm.exps.sum(axis=1) == 0
+
+    def term(p: Polynomial) -> Term:
+        return Term.of(p.substitute_scaling(factors), positions, width, n)
+
+    fterm = term(problem.min_objective())
+    is_const = code_degrees(fterm.codes, n) == 0
     constant = float(fterm.coeffs[is_const].sum())
-    nonconst = Term(fterm.exps[~is_const], fterm.coeffs[~is_const])
-    obj_scale = float(np.max(np.abs(nonconst.coeffs))) if nonconst.coeffs.size else 1.0
-    objective = Term(nonconst.exps, nonconst.coeffs / obj_scale)
-    ineqs = [
-        _normalized(Term.of(g.substitute_scaling(factors), vars_)) for g in problem.inequalities
-    ]
-    eqs = [_normalized(Term.of(h.substitute_scaling(factors), vars_)) for h in problem.equalities]
+    obj_scale = float(np.max(np.abs(fterm.coeffs[~is_const]))) if (~is_const).any() else 1.0
+    objective = Term(fterm.codes[~is_const], fterm.coeffs[~is_const] / obj_scale, n)
+    ineqs = [_normalized(term(g)) for g in problem.inequalities]
+    eqs = [_normalized(term(h)) for h in problem.equalities]
     bounded = finite if scale_variables else finite & (bounds <= 1.0)
-    return ScaledProblem(vars_, objective, constant / obj_scale, obj_scale, ineqs, eqs, r, bounded)
+    return ScaledProblem(
+        vars_, width, objective, constant / obj_scale, obj_scale, ineqs, eqs, r, bounded
+    )
 
 
-def moment_bounds(moments: np.ndarray, bounded: np.ndarray) -> np.ndarray:
+def moment_bounds(codes: np.ndarray, bounded: np.ndarray) -> np.ndarray:
     """``|x^alpha| <= 1`` when every variable of ``alpha`` satisfies ``|x_i| <= 1``; else inf."""
-    ok = ~(moments[:, ~bounded] > 0).any(axis=1)
+    ok_var = np.concatenate([bounded, [True]])  # the sentinel is harmless
+    ok = ok_var[codes].all(axis=1)
     return np.where(ok, 1.0, np.inf)
 
 
 def assemble(
     nvars: int,
+    width: int,
     objective: Term,
     constant: float,
     blocks: list[LocalizingBlock],
     scalar_ineqs: list[tuple[str, Term]] | None = None,
     equalities: list[EqualityFamily] | None = None,
 ) -> tuple[ConicProgram, np.ndarray]:
-    """Build the conic program; returns it with the moment exponent rows (row 0 = 1)."""
+    """Build the conic program; returns it with the moment codes (row 0 = the monomial 1)."""
     scalar_ineqs = scalar_ineqs or []
     equalities = equalities or []
     chunks: list[np.ndarray] = []
@@ -149,31 +186,38 @@ def assemble(
     for blk in blocks:
         s = blk.basis.shape[0]
         i, j = lower_triangle(s)
-        pair = blk.basis[i] + blk.basis[j]
-        g = blk.g if blk.g is not None else Term(np.zeros((1, nvars), np.int64), np.ones(1))
-        t = g.exps.shape[0]
-        ent = (pair[:, None, :] + g.exps[None, :, :]).reshape(-1, nvars)
+        pair = code_products(blk.basis[i], blk.basis[j], width, nvars)
+        if blk.g is None:
+            ent, vals, t = pair, np.ones(i.size), 1
+        else:
+            t = blk.g.codes.shape[0]
+            ent = code_products(
+                np.repeat(pair, t, axis=0), np.tile(blk.g.codes, (i.size, 1)), width, nvars
+            )
+            vals = np.tile(blk.g.coeffs, i.size)
         chunks.append(ent)
         psd_rows.append(offset + np.repeat(np.arange(i.size), t))
-        psd_vals.append(np.tile(g.coeffs, i.size))
+        psd_vals.append(vals)
         offset += i.size
         sizes.append(s)
     n_psd_chunks = len(chunks)
     for _, g in scalar_ineqs:
-        chunks.append(g.exps)
+        chunks.append(g.codes)
     eq_rows: list[np.ndarray] = []
     eq_vals: list[np.ndarray] = []
     eq_offset = 0
     for fam in equalities:
         m = fam.multipliers.shape[0]
-        t = fam.h.exps.shape[0]
-        ent = (fam.multipliers[:, None, :] + fam.h.exps[None, :, :]).reshape(-1, nvars)
+        t = fam.h.codes.shape[0]
+        ent = code_products(
+            np.repeat(fam.multipliers, t, axis=0), np.tile(fam.h.codes, (m, 1)), width, nvars
+        )
         chunks.append(ent)
         eq_rows.append(eq_offset + np.repeat(np.arange(m), t))
         eq_vals.append(np.tile(fam.h.coeffs, m))
         eq_offset += m
-    chunks.append(objective.exps)
-    index = MomentIndex(nvars, chunks)
+    chunks.append(objective.codes)
+    index = MomentIndex(nvars, width, chunks)
     nmom = len(index)
     n = nmom - 1
 
@@ -184,11 +228,12 @@ def assemble(
     obj_idx = index.chunk(len(chunks) - 1)
     loose = obj_idx[~covered[obj_idx]]
     if loose.size:
-        bad = index.exponents[loose[:3]].tolist()
+        example = [int(v) for v in index.codes[loose[0]] if v != nvars]
         raise ValueError(
-            f"the objective uses {loose.size} monomial(s) (e.g. exponents {bad}) that no moment "
-            "or localizing matrix contains, so the relaxation would be unbounded: raise the "
-            "order or add a block that covers them"
+            f"the objective uses {loose.size} monomial(s) (e.g. the product of variables at "
+            f"positions {example}) that no moment or localizing matrix contains, so the "
+            "relaxation would be unbounded: raise the order, or use cliques / a sparsity "
+            "pattern whose blocks cover every objective term"
         )
 
     def to_matrix(rows_list, vals_list, chunk_ids, nrows):
@@ -206,7 +251,7 @@ def assemble(
 
     A_psd, b_psd = to_matrix(psd_rows, psd_vals, range(n_psd_chunks), offset)
     q = len(scalar_ineqs)
-    ineq_rows = [np.full(g.exps.shape[0], r) for r, (_, g) in enumerate(scalar_ineqs)]
+    ineq_rows = [np.full(g.codes.shape[0], r) for r, (_, g) in enumerate(scalar_ineqs)]
     ineq_vals = [g.coeffs for _, g in scalar_ineqs]
     A_ineq, b_ineq = to_matrix(ineq_rows, ineq_vals, range(n_psd_chunks, n_psd_chunks + q), q)
     eq_start = n_psd_chunks + q
@@ -224,6 +269,7 @@ def assemble(
         b_psd=b_psd,
         block_sizes=sizes,
         block_names=[b.name for b in blocks],
+        row_names=[name for name, _ in scalar_ineqs],
     )
     program.check()
-    return program, index.exponents
+    return program, index.codes

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..model import Problem
-from ..monomials import monomial_basis
+from ..monomials import basis_codes
 from .assemble import (
     EqualityFamily,
     LocalizingBlock,
     Relaxation,
+    ScaledProblem,
     assemble,
     moment_bounds,
     scale_problem,
@@ -25,14 +28,42 @@ def check_order(problem: Problem, order: int | None) -> int:
     low = minimal_order(problem)
     if order is None:
         return low
-    if not isinstance(order, int) or isinstance(order, bool):
+    if not isinstance(order, int | np.integer) or isinstance(order, bool):
         raise TypeError(f"order must be an integer, got {order!r}")
     if order < low:
         raise ValueError(
             f"order {order} is too small for this problem: the smallest valid order is {low} "
             "(2*order must reach the degree of the objective and of every constraint)"
         )
-    return order
+    return int(order)
+
+
+def finish(
+    sc: ScaledProblem,
+    order: int,
+    kind: str,
+    sense: str,
+    blocks: list[LocalizingBlock],
+    scalar_ineqs=None,
+    equalities=None,
+    info: dict | None = None,
+) -> Relaxation:
+    """Assemble blocks into a :class:`Relaxation` carrying the scaling of ``sc``."""
+    program, moments = assemble(
+        sc.nvars, sc.width, sc.objective, sc.constant, blocks, scalar_ineqs, equalities
+    )
+    return Relaxation(
+        program=program,
+        moments=moments,
+        variables=sc.variables,
+        order=order,
+        kind=kind,
+        var_scale=sc.var_scale,
+        obj_scale=sc.obj_scale,
+        sense=sense,
+        moment_bounds=moment_bounds(moments, sc.bounded),
+        info=info or {},
+    )
 
 
 def dense(problem: Problem, order: int | None = None, scale: bool = True) -> Relaxation:
@@ -44,25 +75,15 @@ def dense(problem: Problem, order: int | None = None, scale: bool = True) -> Rel
     every polynomial is normalized by its largest coefficient (undone in the result).
     """
     d = check_order(problem, order)
-    sc = scale_problem(problem, scale)
-    n = len(sc.variables)
-    blocks = [LocalizingBlock("moment matrix", monomial_basis(n, d))]
+    sc = scale_problem(problem, 2 * d, scale)
+    n = sc.nvars
+    everyone = np.arange(n)
+    blocks = [LocalizingBlock("moment matrix", basis_codes(everyone, d, 2 * d, n))]
     for k, g in enumerate(sc.inequalities):
         dg = d - (g.degree + 1) // 2
-        blocks.append(LocalizingBlock(f"localizing g{k}", monomial_basis(n, dg), g))
+        blocks.append(LocalizingBlock(f"localizing g{k}", basis_codes(everyone, dg, 2 * d, n), g))
     eqs = [
-        EqualityFamily(f"equality h{k}", monomial_basis(n, 2 * d - h.degree), h)
+        EqualityFamily(f"equality h{k}", basis_codes(everyone, 2 * d - h.degree, 2 * d, n), h)
         for k, h in enumerate(sc.equalities)
     ]
-    program, moments = assemble(n, sc.objective, sc.constant, blocks, equalities=eqs)
-    return Relaxation(
-        program=program,
-        moments=moments,
-        variables=sc.variables,
-        order=d,
-        kind="dense",
-        var_scale=sc.var_scale,
-        obj_scale=sc.obj_scale,
-        sense=problem.sense,
-        moment_bounds=moment_bounds(moments, sc.bounded),
-    )
+    return finish(sc, d, "dense", problem.sense, blocks, equalities=eqs)
