@@ -42,13 +42,31 @@ def certificate_error(relaxation: Relaxation, res) -> float:
     return err
 
 
+SPARSITY = ("dense", "correlative", "nearly")
+
+
 def relax(
-    problem: Problem, order: int | None = None, sparsity: str | None = None, scale: bool = True
+    problem: Problem,
+    order: int | None = None,
+    sparsity: str | None = None,
+    scale: bool = True,
+    **options: Any,
 ) -> Relaxation:
-    """Build the relaxation of ``problem`` (``sparsity=None`` or ``"dense"``: dense)."""
-    if sparsity in (None, "dense", "none"):
+    """Build the moment relaxation of ``problem``.
+
+    ``sparsity``: ``None`` / ``"dense"`` (dense Lasserre), ``"correlative"`` (cliques of the
+    correlative sparsity pattern; options ``cliques``, ``chordal``, ``ball_radii``) or
+    ``"nearly"`` (the heuristic HR-d; options ``cliques``, ``bad``, ``chordal``).
+    """
+    if sparsity in (None, "dense"):
+        if options:
+            raise ValueError(f"option(s) {sorted(options)} need sparsity='correlative'/'nearly'")
         return dense(problem, order, scale=scale)
-    raise ValueError(f"unknown sparsity {sparsity!r}; available: 'dense'")
+    if sparsity in ("correlative", "nearly"):
+        from .relaxations.sparse import resolve_sparsity
+
+        return resolve_sparsity(problem, order, sparsity, dict(options, scale=scale))
+    raise ValueError(f"unknown sparsity {sparsity!r}; choose one of {SPARSITY}")
 
 
 def solve(
@@ -64,6 +82,10 @@ def solve(
     verbose: bool = False,
     scale: bool = True,
     solver_options: dict[str, Any] | None = None,
+    cliques: Any = None,
+    bad: Any = None,
+    chordal: str | None = None,
+    ball_radii: Any = None,
 ) -> Result:
     """Solve the moment-SOS relaxation of order ``order`` of ``problem``.
 
@@ -78,7 +100,14 @@ def solve(
         ``"moment"`` (LMI in the moments), ``"gram"`` (SOS Gram matrices, one equality per
         moment) or ``"auto"`` (the cheaper one for the solver, from measurements).
     sparsity
-        ``None`` / ``"dense"``: the dense hierarchy.
+        ``None`` / ``"dense"``: the dense hierarchy; ``"correlative"``: the sparse hierarchy on
+        the cliques of a chordal extension of the correlative sparsity graph; ``"nearly"``: the
+        heuristic hierarchy HR-d.
+    cliques, chordal, ball_radii, bad
+        Sparsity options: caller cliques (lists of variable positions or names), the chordal
+        extension heuristic (``"min_degree"``, ``"min_fill"``, ``"maximal"``), radii of
+        redundant ball constraints per clique, and the indices of the constraints HR-d treats
+        as "bad" (default: detected, see :func:`polyopt.relaxations.sparse.detect_bad_constraints`).
     tol
         Solver tolerance (gap and feasibility), ``None`` for the solver's default.
     max_iters
@@ -106,7 +135,13 @@ def solve(
     if max_iters is not None and (not isinstance(max_iters, int) or max_iters < 1):
         raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
     t0 = time.perf_counter()
-    relaxation = relax(problem, order, sparsity, scale)
+    extra = {
+        k: v
+        for k, v in (("cliques", cliques), ("bad", bad), ("chordal", chordal),
+                     ("ball_radii", ball_radii))
+        if v is not None
+    }
+    relaxation = relax(problem, order, sparsity, scale, **extra)
     build = time.perf_counter() - t0
     program = relaxation.program
     name = solver or default_solver(program)

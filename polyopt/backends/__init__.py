@@ -18,13 +18,36 @@ __all__ = [
     "default_solver",
     "SOLVERS",
     "CLARABEL_MAX_BLOCK",
+    "SDPA_MAX_MOMENTS",
 ]
 
 SOLVERS = ("clarabel", "scs", "sdpa", "mosek", "cvxpy:<NAME>")
 
 #: Largest PSD block side for which the default is Clarabel (its KKT system holds a dense
-#: (s(s+1)/2)^2 block per cone); larger relaxations go to SDPA. See docs/benchmarks.md.
+#: (s(s+1)/2)^2 block per cone: a 66 x 66 moment matrix already takes 2-4 s, a 91 x 91 one
+#: 12 s, where SDPA needs 1.1 s and 4.6 s). See docs/benchmarks.md.
 CLARABEL_MAX_BLOCK = 40
+
+#: Largest number of moments for which the default beyond Clarabel is SDPA (its Schur
+#: complement is dense, one row per moment: 3,876 moments took 28 s, 10,626 over 15 min);
+#: larger relaxations go to SCS (first order; accuracy through the sound bound).
+SDPA_MAX_MOMENTS = 4000
+
+
+def default_solver(program: ConicProgram) -> str:
+    """The default solver for ``program``, chosen by size from measurements.
+
+    MOSEK when licensed; otherwise Clarabel while every PSD block has side <= 40, SDPA while
+    there are <= 4000 moments, SCS beyond.
+    """
+    if MosekBackend().available():
+        return "mosek"
+    largest = max(program.block_sizes, default=0)
+    if largest <= CLARABEL_MAX_BLOCK:
+        return "clarabel"
+    if program.n + 1 <= SDPA_MAX_MOMENTS:
+        return "sdpa"
+    return "scs"
 
 
 def get_backend(name: str) -> Backend:
@@ -43,13 +66,3 @@ def get_backend(name: str) -> Backend:
     if key.startswith("cvxpy:") and len(key) > 6:
         return CvxpyBackend(key[6:])
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")
-
-
-def default_solver(program: ConicProgram) -> str:
-    """Clarabel for small PSD blocks, SDPA otherwise (MOSEK when licensed)."""
-    largest = max(program.block_sizes, default=0)
-    if largest <= CLARABEL_MAX_BLOCK:
-        return "clarabel"
-    if MosekBackend().available():
-        return "mosek"
-    return "sdpa"
