@@ -1,0 +1,192 @@
+"""Correlative-sparse Lasserre relaxation and the nearly-sparse heuristic hierarchy HR-d.
+
+Specification: Chen, Magron, Lasserre, Pauwels (NeurIPS 2020), section 3.2 (MomSpOpt-d) and
+section 4 (MomNlySpOpt-d).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..algebra import Polynomial
+from ..model import Problem
+from ..monomials import basis_codes
+from ..structure import CliqueStructure, build_structure, supports
+from .assemble import EqualityFamily, LocalizingBlock, Relaxation, Term, scale_problem
+from .dense import check_order, finish
+
+
+def _with_balls(problem: Problem, structure: CliqueStructure, radii) -> Problem:
+    """The problem plus ``R_k - sum_{i in I_k} x_i^2 >= 0`` per clique (assumption A4)."""
+    if radii is None:
+        return problem
+    k = len(structure.cliques)
+    if isinstance(radii, int | float):
+        radii = [float(radii)] * k
+    radii = list(radii)
+    if len(radii) != k:
+        raise ValueError(f"ball_radii needs one radius per clique ({k}), got {len(radii)}")
+    extra = []
+    for clique, r in zip(structure.cliques, radii):
+        if not np.isfinite(r) or r <= 0:
+            raise ValueError(f"ball radii must be positive, got {r!r}")
+        ball = r**2 - sum((problem.variables[v] ** 2 for v in clique), Polynomial.constant(0.0))
+        extra.append(ball >= 0)
+    return Problem(
+        **{"minimize" if problem.sense == "min" else "maximize": problem.objective},
+        constraints=list(problem.constraints) + extra,
+        variables=problem.variables,
+    )
+
+
+def _clique_blocks(sc, structure: CliqueStructure, d: int, constraints: Iterable[int]):
+    """Moment matrices per clique and localizing matrices / equality rows per constraint."""
+    n, W = sc.nvars, sc.width
+    blocks = [
+        LocalizingBlock(f"moment matrix clique {k}", basis_codes(np.array(c), d, W, n))
+        for k, c in enumerate(structure.cliques)
+    ]
+    eqs = []
+    kinds = sc.kinds
+    for i in constraints:
+        k = structure.assignment[i]
+        clique = np.array(structure.cliques[k])
+        g: Term = sc.polys[i]
+        if kinds[i] == "ineq":
+            dg = d - (g.degree + 1) // 2
+            blocks.append(
+                LocalizingBlock(f"localizing c{i} clique {k}", basis_codes(clique, dg, W, n), g)
+            )
+        else:
+            eqs.append(
+                EqualityFamily(
+                    f"equality c{i} clique {k}", basis_codes(clique, 2 * d - g.degree, W, n), g
+                )
+            )
+    return blocks, eqs
+
+
+class _Coded:
+    """Scaled problem with its constraints in problem order (kinds and terms)."""
+
+    def __init__(self, problem: Problem, width: int, scale: bool) -> None:
+        sc = scale_problem(problem, width, scale)
+        self.__dict__.update(sc.__dict__)
+        self.nvars = sc.nvars
+        self.kinds = [c.kind for c in problem.constraints]
+        it_i, it_e = iter(sc.inequalities), iter(sc.equalities)
+        self.polys = [next(it_i) if k == "ineq" else next(it_e) for k in self.kinds]
+
+
+def correlative(
+    problem: Problem,
+    order: int | None = None,
+    cliques: Sequence[Iterable[int | str]] | None = None,
+    chordal: str = "min_degree",
+    ball_radii: float | Sequence[float] | None = None,
+    scale: bool = True,
+) -> Relaxation:
+    """The sparse Lasserre relaxation of order ``d`` (MomSpOpt-d).
+
+    Moment matrices ``M_d(y, I_k)`` per clique ``I_k`` of a chordal extension of the
+    correlative sparsity graph (or of the caller's ``cliques``), localizing matrices
+    ``M_{d - w_i}(g_i y, I_k(i))`` in the clique each constraint is assigned to, equality rows
+    in that clique. ``ball_radii`` adds ``R_k^2 - sum_{i in I_k} x_i^2 >= 0`` per clique.
+    """
+    d = check_order(problem, order)
+    structure = build_structure(problem, cliques, chordal)
+    if ball_radii is not None:
+        problem = _with_balls(problem, structure, ball_radii)
+        structure = build_structure(problem, structure.cliques, chordal)
+    sc = _Coded(problem, 2 * d, scale)
+    blocks, eqs = _clique_blocks(sc, structure, d, range(len(problem.constraints)))
+    info = {"cliques": structure.cliques, "assignment": structure.assignment}
+    return finish(sc, d, "correlative", problem.sense, blocks, equalities=eqs, info=info)
+
+
+def detect_bad_constraints(problem: Problem) -> list[int]:
+    """Constraints that break the sparsity pattern (documented rule).
+
+    A constraint is a candidate when its support has more than ``max(2, 2 * median)``
+    variables (median over all constraints' supports). Candidates whose support fits inside a
+    maximal clique of the chordal graph built from the other constraints (and the objective
+    terms of degree > 2) are kept as ordinary constraints.
+    """
+    _, cons = supports(problem)
+    if not cons:
+        return []
+    sizes = np.array([c.size for c in cons])
+    limit = max(2.0, 2.0 * float(np.median(sizes)))
+    candidates = [k for k, s in enumerate(sizes) if s > limit]
+    if not candidates:
+        return []
+    good = [k for k in range(len(cons)) if k not in set(candidates)]
+    structure = build_structure(problem, None, "min_degree", good, objective_degree_over=2)
+    cl = [set(c) for c in structure.cliques]
+    return [k for k in candidates if not any(set(cons[k].tolist()) <= c for c in cl)]
+
+
+def nearly_sparse(
+    problem: Problem,
+    order: int | None = None,
+    cliques: Sequence[Iterable[int | str]] | None = None,
+    bad: Sequence[int] | None = None,
+    chordal: str = "min_degree",
+    scale: bool = True,
+) -> Relaxation:
+    """The heuristic hierarchy HR-d (MomNlySpOpt-d).
+
+    ``M_1(y)`` on all variables, ``M_d(y, I_k)`` on the cliques of the sparsity pattern built
+    without the bad constraints, ``M_{d - w_i}(g_i y, I_k(i))`` for the other constraints, and
+    only ``L_y(g) >= 0`` (``= 0`` for equalities) for each bad constraint. ``bad`` lists
+    constraint indices; by default they are found by :func:`detect_bad_constraints`.
+    Objective terms of degree <= 2 are covered by ``M_1``; higher-degree terms must lie in a
+    clique.
+    """
+    d = check_order(problem, order)
+    ncons = len(problem.constraints)
+    if bad is None:
+        bad = detect_bad_constraints(problem)
+    bad = sorted({int(b) for b in bad})
+    if any(b < 0 or b >= ncons for b in bad):
+        raise ValueError(f"bad constraint indices must lie in [0, {ncons})")
+    for b in bad:
+        if problem.constraints[b].poly.degree > 2:
+            raise ValueError(
+                f"bad constraint {b} has degree > 2: L_y(g) would use moments that only the "
+                "clique blocks may contain; lift it to a quadratic constraint first"
+            )
+    good = [k for k in range(ncons) if k not in set(bad)]
+    structure = build_structure(problem, cliques, chordal, good, objective_degree_over=2)
+    sc = _Coded(problem, 2 * d, scale)
+    n = sc.nvars
+    blocks, eqs = _clique_blocks(sc, structure, d, good)
+    blocks.insert(
+        0, LocalizingBlock("first-order moment matrix", basis_codes(np.arange(n), 1, 2 * d, n))
+    )
+    scalar = []
+    for b in bad:
+        g = sc.polys[b]
+        if sc.kinds[b] == "ineq":
+            scalar.append((f"L(c{b}) >= 0", g))
+        else:
+            eqs.append(EqualityFamily(f"L(c{b}) = 0", basis_codes(np.arange(0), 0, 2 * d, n), g))
+    info = {"cliques": structure.cliques, "assignment": structure.assignment, "bad": bad}
+    return finish(sc, d, "nearly", problem.sense, blocks, scalar, eqs, info)
+
+
+def resolve_sparsity(problem: Problem, order, sparsity, options: Mapping) -> Relaxation:
+    """Dispatch ``sparsity="correlative" | "nearly"`` with their options."""
+    if sparsity == "correlative":
+        allowed = {"cliques", "chordal", "ball_radii", "scale"}
+        bad = set(options) - allowed
+        if bad:
+            raise ValueError(f"unknown option(s) {sorted(bad)} for sparsity='correlative'")
+        return correlative(problem, order, **options)
+    allowed = {"cliques", "bad", "chordal", "scale"}
+    bad_opts = set(options) - allowed
+    if bad_opts:
+        raise ValueError(f"unknown option(s) {sorted(bad_opts)} for sparsity='nearly'")
+    return nearly_sparse(problem, order, **options)
