@@ -121,13 +121,23 @@ class SDPABackend(Backend):
         if phase == "pdFEAS" and rel_gap <= max(ACCEPT_GAP, options.tol or 0.0):
             status = "optimal"
         if status is None:
-            own_inf = phase in ("pINF_dFEAS", "pINF", "dUNBD")
-            dual_inf = phase in ("pFEAS_dINF", "dINF", "pUNBD")
-            if phase == "pdINF":
-                status = "infeasible"
-            elif (own_inf and form == "gram") or (dual_inf and form == "moment"):
+            # ``phase`` is SDPA's own, and SDPA always solves the SeDuMi standard form: the
+            # Gram (SOS) side in both forms (sdpap converts the moment form with clp_toLMI and
+            # does not flip the phase back), so "p" means the Gram problem whatever ``form`` is.
+            gram_inf = phase in ("pINF_dFEAS", "pINF", "dUNBD")
+            moment_inf = phase in ("pFEAS_dINF", "dINF", "pUNBD")
+            # sdpap does swap the objectives back: these are the moment and SOS objectives
+            mom_obj = float(sdpainfo.get("primalObj", np.nan))
+            sos_obj = float(sdpainfo.get("dualObj", np.nan))
+            if form == "gram":
+                mom_obj, sos_obj = -sos_obj, -mom_obj
+            if gram_inf:
                 status = "unbounded"
-            elif own_inf or dual_inf:
+            elif moment_inf:
+                status = "infeasible"
+            elif phase == "pdINF" and sos_obj >= 10.0 * max(1.0, abs(mom_obj)):
+                # SDPA also says pdINF for unbounded relaxations (min -x^4 + x); trust it only
+                # when the SOS objective diverges upwards (a ray certifying moment infeasibility)
                 status = "infeasible"
             else:
                 status = "solver_error"
@@ -147,7 +157,7 @@ class SDPABackend(Backend):
                 res.y = -y
             else:
                 res.y = x
-                res.mu = -y[:p]
+                res.mu = y[:p]
                 res.z = y[p : p + q]
                 res.X = split_full_blocks(y[p + q :], list(sizes))
             pobj = float(program.c @ res.y + program.c0)
