@@ -33,8 +33,11 @@ class Result:
 
     ``bound`` is a **lower bound** on the optimum of a ``minimize`` problem and an **upper
     bound** on the optimum of a ``maximize`` problem (when ``status`` is ``"optimal"``).
-    ``sound_bound`` is the same bound corrected for the solver's residuals so that it holds in
-    exact arithmetic (``None`` when the constraints imply no variable bounds to do so).
+    When the constraints bound the variables, ``bound`` is the *sound* bound: the solver's
+    dual value corrected for its residuals so that it holds in exact arithmetic
+    (``certified`` is True, ``sound_bound == bound``). Otherwise it is the solver's dual value
+    (``certified`` False, ``sound_bound`` None), valid up to the solver's tolerance.
+    ``dual_value`` always holds the uncorrected solver value.
     Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max); unbounded ones
     ``-inf`` / ``+inf``; failed solves ``nan``.
     """
@@ -62,6 +65,11 @@ class Result:
     def seconds(self) -> float:
         """Build plus solve time."""
         return self.build_seconds + self.solve_seconds
+
+    @property
+    def certified(self) -> bool:
+        """True when ``bound`` is the sound (floating-point safe) bound."""
+        return self.sound_bound is not None and self.sound_bound == self.bound
 
     @property
     def ok(self) -> bool:

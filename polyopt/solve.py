@@ -182,6 +182,8 @@ def solve(
     if res.status in ("optimal", "inaccurate", "iteration_limit", "time_limit"):
         sb = sound_lower_bound(relaxation, res)
         sound = None if sb is None else sign * scale_f * sb
+        if sound is not None and np.isfinite(sound):
+            bound = sound  # a reported bound must hold: use the certified value when known
     elif res.status in ("infeasible", "unbounded"):
         sound = bound if res.status == "infeasible" else None
     primal = sign * scale_f * res.primal_objective
