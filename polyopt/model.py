@@ -183,6 +183,12 @@ class Problem:
         equalities (``x_i`` in a finite set). Used to scale the relaxation and to make
         bounds from inexact solves sound.
         """
+        lo, hi = self.variable_box()
+        return np.maximum(np.abs(lo), np.abs(hi))
+
+    def variable_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds per variable implied by simple constraints (see
+        :meth:`variable_bounds`; ``-inf`` / ``inf`` when unknown)."""
         n = self.nvars
         lo = np.full(n, -np.inf)
         hi = np.full(n, np.inf)
@@ -214,8 +220,7 @@ class Problem:
                 roots = np.roots(_dense_univariate(ex[:, 0], co))
                 if roots.size and np.all(np.abs(roots.imag) < 1e-12):
                     mag[cols[0]] = min(mag[cols[0]], float(np.max(np.abs(roots.real))))
-        box = np.maximum(np.abs(lo), np.abs(hi))
-        return np.minimum(mag, box)
+        return np.maximum(lo, -mag), np.minimum(hi, mag)
 
     # ----------------------------------------------------------------- solving
     def solve(self, order: int | None = None, **options: Any) -> Result:

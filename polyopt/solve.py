@@ -50,6 +50,8 @@ def relax(
     order: int | None = None,
     sparsity: str | None = None,
     scale: bool = True,
+    method: str = "sdp",
+    degree: int | None = None,
     **options: Any,
 ) -> Relaxation:
     """Build the moment relaxation of ``problem``.
@@ -57,7 +59,19 @@ def relax(
     ``sparsity``: ``None`` / ``"dense"`` (dense Lasserre), ``"correlative"`` (cliques of the
     correlative sparsity pattern; options ``cliques``, ``chordal``, ``ball_radii``) or
     ``"nearly"`` (the heuristic HR-d; options ``cliques``, ``bad``, ``chordal``).
+    ``method="lp"`` builds the Krivine-Stengle LP hierarchy of degree ``degree`` instead
+    (``sparsity="correlative"`` or ``cliques`` restrict products to cliques).
     """
+    if method == "lp":
+        from .relaxations.lp import lp_relaxation
+
+        return lp_relaxation(
+            problem, degree, sparse=sparsity == "correlative", scale=scale, **options
+        )
+    if method != "sdp":
+        raise ValueError(f"unknown method {method!r}; choose 'sdp' or 'lp'")
+    if degree is not None:
+        raise ValueError("degree= applies to method='lp'; use order= for the SDP hierarchy")
     if sparsity in (None, "dense"):
         if options:
             raise ValueError(f"option(s) {sorted(options)} need sparsity='correlative'/'nearly'")
@@ -82,6 +96,8 @@ def solve(
     verbose: bool = False,
     scale: bool = True,
     solver_options: dict[str, Any] | None = None,
+    method: str = "sdp",
+    degree: int | None = None,
     cliques: Any = None,
     bad: Any = None,
     chordal: str | None = None,
@@ -103,6 +119,9 @@ def solve(
         ``None`` / ``"dense"``: the dense hierarchy; ``"correlative"``: the sparse hierarchy on
         the cliques of a chordal extension of the correlative sparsity graph; ``"nearly"``: the
         heuristic hierarchy HR-d.
+    method, degree
+        ``"sdp"`` (moment-SOS, default) or ``"lp"``: the Krivine-Stengle / Handelman LP
+        hierarchy of degree ``degree`` (variables must be bounded), solved with HiGHS.
     cliques, chordal, ball_radii, bad
         Sparsity options: caller cliques (lists of variable positions or names), the chordal
         extension heuristic (``"min_degree"``, ``"min_fill"``, ``"maximal"``), radii of
@@ -137,11 +156,15 @@ def solve(
     t0 = time.perf_counter()
     extra = {
         k: v
-        for k, v in (("cliques", cliques), ("bad", bad), ("chordal", chordal),
-                     ("ball_radii", ball_radii))
+        for k, v in (
+            ("cliques", cliques),
+            ("bad", bad),
+            ("chordal", chordal),
+            ("ball_radii", ball_radii),
+        )
         if v is not None
     }
-    relaxation = relax(problem, order, sparsity, scale, **extra)
+    relaxation = relax(problem, order, sparsity, scale, method=method, degree=degree, **extra)
     build = time.perf_counter() - t0
     program = relaxation.program
     name = solver or default_solver(program)

@@ -6,6 +6,7 @@ from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend
+from .highs_backend import HighsBackend
 from .scs_backend import SCSBackend
 from .sdpa_backend import SDPABackend
 
@@ -21,7 +22,7 @@ __all__ = [
     "SDPA_MAX_MOMENTS",
 ]
 
-SOLVERS = ("clarabel", "scs", "sdpa", "mosek", "cvxpy:<NAME>")
+SOLVERS = ("clarabel", "scs", "sdpa", "highs", "mosek", "cvxpy:<NAME>")
 
 #: Largest PSD block side for which the default is Clarabel (its KKT system holds a dense
 #: (s(s+1)/2)^2 block per cone: a 66 x 66 moment matrix already takes 2-4 s, a 91 x 91 one
@@ -37,9 +38,11 @@ SDPA_MAX_MOMENTS = 4000
 def default_solver(program: ConicProgram) -> str:
     """The default solver for ``program``, chosen by size from measurements.
 
-    MOSEK when licensed; otherwise Clarabel while every PSD block has side <= 40, SDPA while
-    there are <= 4000 moments, SCS beyond.
+    HiGHS for linear programs; MOSEK when licensed; otherwise Clarabel while every PSD
+    block has side <= 40, SDPA while there are <= 4000 moments, SCS beyond.
     """
+    if not program.block_sizes:
+        return "highs"
     if MosekBackend().available():
         return "mosek"
     largest = max(program.block_sizes, default=0)
@@ -63,6 +66,8 @@ def get_backend(name: str) -> Backend:
         return SDPABackend()
     if key == "mosek":
         return MosekBackend()
+    if key == "highs":
+        return HighsBackend()
     if key.startswith("cvxpy:") and len(key) > 6:
         return CvxpyBackend(key[6:])
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")

@@ -221,9 +221,9 @@ def assemble(
     nmom = len(index)
     n = nmom - 1
 
-    # objective moments must be constrained by some PSD block (else the relaxation is unbounded)
+    # objective moments must appear in some PSD block or inequality row (else unbounded)
     covered = np.zeros(nmom, dtype=bool)
-    for k in range(n_psd_chunks):
+    for k in range(n_psd_chunks + len(scalar_ineqs)):
         covered[index.chunk(k)] = True
     obj_idx = index.chunk(len(chunks) - 1)
     loose = obj_idx[~covered[obj_idx]]
