@@ -24,14 +24,15 @@ def broyden_tridiagonal(n: int) -> Instance:
 
     Waki, Kim, Kojima, Muramatsu, SIAM J. Optim. 17 (2006), test function (5.2)."""
     x = po.variables("x", n)
-    f = 0
+    parts = []
     for i in range(n):
         t = (3 - 2 * x[i]) * x[i] + 1
         if i > 0:
             t = t - x[i - 1]
         if i < n - 1:
             t = t - 2 * x[i + 1]
-        f = f + t**2
+        parts.append(t**2)
+    f = po.polysum(parts)
     return Instance(f"broyden_tridiagonal_{n}", po.Problem(minimize=f), 2, 0.0, "Waki et al. 2006")
 
 
@@ -41,19 +42,20 @@ def chained_singular(n: int) -> Instance:
     if n % 2 or n < 4:
         raise ValueError("chained singular needs an even n >= 4")
     x = po.variables("x", n)
-    f = 0
+    parts = []
     for i in range(0, n - 3, 2):
-        f = f + (x[i] + 10 * x[i + 1]) ** 2 + 5 * (x[i + 2] - x[i + 3]) ** 2
-        f = f + (x[i + 1] - 2 * x[i + 2]) ** 4 + 10 * (x[i] - 10 * x[i + 3]) ** 4
+        parts += [(x[i] + 10 * x[i + 1]) ** 2, 5 * (x[i + 2] - x[i + 3]) ** 2]
+        parts += [(x[i + 1] - 2 * x[i + 2]) ** 4, 10 * (x[i] - 10 * x[i + 3]) ** 4]
+    f = po.polysum(parts)
     return Instance(f"chained_singular_{n}", po.Problem(minimize=f), 2, 0.0, "Waki et al. 2006")
 
 
 def generalized_rosenbrock(n: int) -> Instance:
     """sum_{i>=2} 100 (x_i - x_{i-1}^2)^2 + (1 - x_i)^2; optimum 0 at all ones."""
     x = po.variables("x", n)
-    f = 0
-    for i in range(1, n):
-        f = f + 100 * (x[i] - x[i - 1] ** 2) ** 2 + (1 - x[i]) ** 2
+    f = po.polysum(
+        100 * (x[i] - x[i - 1] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(1, n)
+    )
     return Instance(
         f"generalized_rosenbrock_{n}", po.Problem(minimize=f), 2, 0.0, "Waki et al. 2006"
     )

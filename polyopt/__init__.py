@@ -13,7 +13,7 @@ problems it is an UPPER bound.
 
 import logging
 
-from .algebra import Polynomial, Variable, variables
+from .algebra import Polynomial, Variable, polysum, variables
 from .backends import SolverUnavailable
 from .conic import ConicProgram
 from .model import Constraint, Problem
@@ -29,6 +29,7 @@ __all__ = [
     "Polynomial",
     "Variable",
     "variables",
+    "polysum",
     "Constraint",
     "Problem",
     "Result",

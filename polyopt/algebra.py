@@ -505,6 +505,35 @@ def variables(name: str, n: int | None = None, start: int = 1) -> Any:
     return out.view(PolyArray)
 
 
+def polysum(items: Iterable[Any]) -> Polynomial:
+    """Sum of many polynomials (and numbers) in one pass.
+
+    ``sum(...)`` or repeated ``+`` merge the terms once per addition (quadratic in the number
+    of summands); ``polysum`` concatenates every term and merges them once.
+    """
+    polys = [as_polynomial(p) for p in np.ravel(np.asarray(list(items), dtype=object))]
+    if not polys:
+        return Polynomial.constant(0.0)
+    merged: dict[int, Variable] = {}
+    for p in polys:
+        for v in p._vars:
+            merged[v.id] = v
+    allvars = [merged[k] for k in sorted(merged)]
+    pos = {v.id: k for k, v in enumerate(allvars)}
+    total = sum(p.nterms for p in polys)
+    exps = np.zeros((total, len(allvars)), dtype=np.int64)
+    coeffs = np.empty(total)
+    row = 0
+    for p in polys:
+        t = p.nterms
+        if t:
+            cols = [pos[v.id] for v in p._vars]
+            exps[row : row + t, cols] = p._exps
+            coeffs[row : row + t] = p._coeffs
+            row += t
+    return Polynomial(allvars, exps, coeffs)
+
+
 def polynomial_from_terms(
     variables: Sequence[Variable], exponents: Iterable[Sequence[int]], coefficients: Iterable[float]
 ) -> Polynomial:

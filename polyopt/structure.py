@@ -274,7 +274,7 @@ def _complete_cliques(
     if has_rip([out[i] for i in order]):
         return out
     G = nx.Graph()
-    G.add_nodes_from(range(problem.nvars))
+    G.add_nodes_from(set().union(*out))  # the union graph: uncovered variables stay uncovered
     for c in out:
         c = list(c)
         G.add_edges_from((c[a], c[b]) for a in range(len(c)) for b in range(a + 1, len(c)))

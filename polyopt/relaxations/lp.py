@@ -73,6 +73,10 @@ def lp_relaxation(
             f"the LP hierarchy needs every variable bounded by the constraints; no bounds for "
             f"{unbounded[:5]} (add constraints such as 'x >= l' and 'x <= u')"
         )
+    for kind, polys in (("equality", problem.equalities), ("inequality", problem.inequalities)):
+        for e, h in enumerate(polys):
+            if h.degree > k:  # checked here: coding at width k would fail with a cryptic error
+                raise ValueError(f"degree {k} is below the degree of {kind} {e} ({h.degree})")
     sc = scale_problem(problem, k, scale)
     n = sc.nvars
     lo_s, hi_s = lo / sc.var_scale, hi / sc.var_scale
