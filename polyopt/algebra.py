@@ -1,8 +1,10 @@
 """Sparse multivariate polynomials with vectorized storage.
 
 A :class:`Polynomial` holds a tuple of :class:`Variable` objects (its variable space, sorted by
-creation order), an integer exponent array of shape ``(terms, variables)`` and a float coefficient
-array. Arithmetic works on whole arrays: no Python object is created per term.
+creation order), one row per term of that term's variable positions (sorted, padded with a
+sentinel to the degree: ``x1^2*x3`` over ``(x1, x3)`` is ``[0, 0, 1]``) and a float coefficient
+array. Memory grows with the degree, not the number of variables, and arithmetic works on
+whole arrays: no Python object is created per term.
 """
 
 from __future__ import annotations
@@ -14,27 +16,53 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .monomials import codes_from_exponents, exponents_from_codes, pack
+
 if TYPE_CHECKING:
     from .model import Constraint
 
 _ids = itertools.count()
 
 
-def merge_terms(exps: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum the coefficients of repeated exponent rows and drop zero terms (sorted output)."""
-    exps = np.ascontiguousarray(exps, dtype=np.int64)
+def _pad(codes: np.ndarray, width: int, sentinel: int) -> np.ndarray:
+    if codes.shape[1] >= width:
+        return codes
+    pad = np.full((codes.shape[0], width - codes.shape[1]), sentinel, dtype=np.int64)
+    return np.concatenate([codes, pad], axis=1)
+
+
+def canonical_codes(
+    codes: np.ndarray, coeffs: np.ndarray, nvars: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge repeated monomials, drop zero terms, trim the width, drop unused variables.
+
+    ``codes`` rows are variable positions padded with the sentinel ``nvars``. Returns
+    ``(codes, coeffs, used)`` with ``used`` the kept variable positions (codes renumbered).
+    """
+    codes = np.asarray(codes, dtype=np.int64)
     coeffs = np.asarray(coeffs, dtype=float)
-    if exps.shape[0] == 0:
-        return exps.reshape(0, exps.shape[1]), coeffs.reshape(0)
-    if exps.shape[1] == 0:
-        total = coeffs.sum()
-        if total == 0:
-            return np.zeros((0, 0), dtype=np.int64), np.zeros(0)
-        return np.zeros((1, 0), dtype=np.int64), np.array([total])
-    uniq, inverse = np.unique(exps, axis=0, return_inverse=True)
-    summed = np.bincount(inverse.ravel(), weights=coeffs, minlength=uniq.shape[0])
+    empty = np.zeros((0, 0), dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    if codes.shape[0] == 0:
+        return empty
+    if codes.shape[1]:
+        codes = np.sort(codes, axis=1)
+        _, first, inverse = np.unique(
+            pack(codes, top=nvars), return_index=True, return_inverse=True
+        )
+        summed = np.bincount(inverse.ravel(), weights=coeffs, minlength=first.size)
+        codes = codes[first]
+    else:
+        summed = np.array([coeffs.sum()])
+        codes = codes[:1]
     keep = summed != 0
-    return uniq[keep], summed[keep]
+    codes, coeffs = codes[keep], summed[keep]
+    if codes.shape[0] == 0:
+        return empty
+    codes = codes[:, : int((codes != nvars).sum(axis=1).max())]
+    used = np.unique(codes[codes != nvars])
+    remap = np.full(nvars + 1, used.size, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    return remap[codes], coeffs, used
 
 
 class Polynomial:
@@ -45,7 +73,7 @@ class Polynomial:
     :class:`~polyopt.model.Constraint` objects.
     """
 
-    __slots__ = ("_vars", "_exps", "_coeffs")
+    __slots__ = ("_vars", "_codes", "_coeffs")
     __array_priority__ = 100
 
     def __init__(
@@ -53,38 +81,46 @@ class Polynomial:
         variables: Sequence[Variable],
         exponents: np.ndarray,
         coefficients: np.ndarray,
-        *,
-        _canonical: bool = False,
     ) -> None:
         coeffs = np.asarray(coefficients, dtype=float).reshape(-1)
         exps = np.asarray(exponents, dtype=np.int64).reshape(coeffs.shape[0], len(variables))
-        if exps.shape[0] != coeffs.shape[0]:
-            raise ValueError(f"{exps.shape[0]} exponent rows but {coeffs.shape[0]} coefficients")
         if (exps < 0).any():
             raise ValueError("exponents must be nonnegative integers")
-        if not _canonical:
-            order = sorted(range(len(variables)), key=lambda i: variables[i].id)
-            variables = [variables[i] for i in order]
-            exps = exps[:, order]
-            ids = [v.id for v in variables]
-            if len(set(ids)) != len(ids):
-                raise ValueError("a variable appears twice in the variable list")
-            exps, coeffs = merge_terms(exps, coeffs)
-            used = exps.any(axis=0) if exps.shape[0] else np.zeros(len(variables), bool)
-            variables = [v for v, u in zip(variables, used) if u]
-            exps = exps[:, used]
-            if exps.shape[0] and exps.shape[1] == 0:
-                exps, coeffs = merge_terms(exps, coeffs)
-        self._vars: tuple[Variable, ...] = tuple(variables)
-        self._exps: np.ndarray = exps
-        self._coeffs: np.ndarray = coeffs
+        ids = [v.id for v in variables]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a variable appears twice in the variable list")
+        order = sorted(range(len(variables)), key=lambda i: variables[i].id)
+        exps = exps[:, order]
+        width = int(exps.sum(axis=1).max()) if exps.size else 0
+        self._set(tuple(variables[i] for i in order), codes_from_exponents(exps, width), coeffs)
+
+    def _set(self, variables: tuple[Variable, ...], codes: np.ndarray, coeffs: np.ndarray) -> None:
+        codes, coeffs, used = canonical_codes(codes, coeffs, len(variables))
+        self._vars = tuple(variables[i] for i in used)
+        self._codes = codes
+        self._coeffs = coeffs
+
+    @classmethod
+    def from_codes(
+        cls, variables: Sequence[Variable], codes: np.ndarray, coefficients: np.ndarray
+    ) -> Polynomial:
+        """Build from term codes over ``variables`` (sorted by creation order; the sentinel is
+        ``len(variables)``)."""
+        out = cls.__new__(cls)
+        out._set(tuple(variables), codes, coefficients)
+        return out
+
+    @classmethod
+    def _raw(cls, variables: tuple[Variable, ...], codes: np.ndarray, coeffs: np.ndarray):
+        out = cls.__new__(cls)
+        out._vars, out._codes, out._coeffs = variables, codes, coeffs
+        return out
 
     # ----------------------------------------------------------------- construction
     @classmethod
     def constant(cls, value: float) -> Polynomial:
         """The constant polynomial ``value``."""
-        value = float(value)
-        return cls((), np.zeros((1, 0), dtype=np.int64), np.array([value]))
+        return cls.from_codes((), np.zeros((1, 0), dtype=np.int64), np.array([float(value)]))
 
     @classmethod
     def parse(
@@ -110,7 +146,7 @@ class Polynomial:
 
         symbols = [sympy.Symbol(v.name) for v in self._vars]
         expr = sympy.Integer(0)
-        for row, c in zip(self._exps, self._coeffs):
+        for row, c in zip(self.exponents, self._coeffs):
             coef = sympy.Integer(int(c)) if float(c).is_integer() else sympy.Float(c)
             term = coef
             for s, e in zip(symbols, row):
@@ -127,8 +163,15 @@ class Polynomial:
 
     @property
     def exponents(self) -> np.ndarray:
-        """Exponent array of shape ``(terms, len(variables))`` (read-only view)."""
-        view = self._exps.view()
+        """Dense exponent array ``(terms, len(variables))`` (a new read-only array)."""
+        out = exponents_from_codes(self._codes, len(self._vars))
+        out.flags.writeable = False
+        return out
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Term codes: sorted variable positions padded with ``len(variables)`` (read-only)."""
+        view = self._codes.view()
         view.flags.writeable = False
         return view
 
@@ -142,19 +185,27 @@ class Polynomial:
     @property
     def degree(self) -> int:
         """Total degree (0 for constants, including the zero polynomial)."""
-        if self._exps.shape[0] == 0:
-            return 0
-        return int(self._exps.sum(axis=1).max())
+        return int(self._codes.shape[1]) if self._codes.shape[0] else 0
 
     @property
     def nterms(self) -> int:
         """Number of nonzero terms."""
         return int(self._coeffs.shape[0])
 
+    def term_degrees(self) -> np.ndarray:
+        """Degree of each term."""
+        return (self._codes != len(self._vars)).sum(axis=1)
+
     def support(self) -> list[dict[str, int]]:
         """Monomials with a nonzero coefficient, each as ``{variable name: exponent}``."""
         names = [v.name for v in self._vars]
-        return [{n: int(e) for n, e in zip(names, row) if e} for row in self._exps]
+        out = []
+        for row in self._codes:
+            d: dict[str, int] = {}
+            for k in row[row != len(names)]:
+                d[names[k]] = d.get(names[k], 0) + 1
+            out.append(d)
+        return out
 
     def terms(self) -> list[tuple[dict[str, int], float]]:
         """``(monomial, coefficient)`` pairs, the monomial as in :meth:`support`."""
@@ -166,26 +217,36 @@ class Polynomial:
 
     def constant_term(self) -> float:
         """The coefficient of the monomial 1."""
-        if self._exps.shape[0] == 0:
-            return 0.0
-        mask = ~self._exps.any(axis=1)
-        return float(self._coeffs[mask].sum())
+        return float(self._coeffs[self.term_degrees() == 0].sum())
 
     def has_nonfinite(self) -> bool:
         """True when a coefficient is NaN or infinite."""
         return not bool(np.all(np.isfinite(self._coeffs)))
 
-    def aligned(self, variables: Sequence[Variable]) -> np.ndarray:
-        """Exponent array with columns for ``variables`` (which must contain all of ours)."""
+    def _positions(self, variables: Sequence[Variable]) -> np.ndarray:
         pos = {v.id: k for k, v in enumerate(variables)}
-        out = np.zeros((self._exps.shape[0], len(variables)), dtype=np.int64)
         try:
-            cols = [pos[v.id] for v in self._vars]
+            return np.array([pos[v.id] for v in self._vars], dtype=np.int64)
         except KeyError:
             missing = [v.name for v in self._vars if v.id not in pos]
             raise ValueError(f"unknown variable(s) {missing} for this variable list") from None
-        out[:, cols] = self._exps
+
+    def aligned(self, variables: Sequence[Variable]) -> np.ndarray:
+        """Dense exponent array with columns for ``variables`` (which must contain ours)."""
+        cols = self._positions(variables)
+        out = np.zeros((self._codes.shape[0], len(variables)), dtype=np.int64)
+        out[:, cols] = exponents_from_codes(self._codes, len(self._vars))
         return out
+
+    def codes_in(self, variables: Sequence[Variable], width: int | None = None) -> np.ndarray:
+        """Term codes over the positions of ``variables`` (sentinel ``len(variables)``),
+        padded to ``width`` columns (default: the degree)."""
+        cols = np.concatenate([self._positions(variables), [len(variables)]])
+        codes = cols[self._codes]
+        w = self.degree if width is None else width
+        if w < codes.shape[1]:
+            raise ValueError(f"degree {codes.shape[1]} exceeds the width {w}")
+        return _pad(codes, w, len(variables))
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(
@@ -232,40 +293,47 @@ class Polynomial:
         pts = arr.reshape(1, -1) if single else arr
         if variables is None:
             variables = self._vars
-            exps = self._exps
-        else:
-            exps = self.aligned(variables)
+        codes = self.codes_in(variables)
         if pts.shape[1] != len(variables):
             raise ValueError(
                 f"values have {pts.shape[1]} columns but there are {len(variables)} variables"
             )
+        ext = np.concatenate([pts, np.ones((pts.shape[0], 1))], axis=1)
         out = np.zeros(pts.shape[0])
-        for start in range(0, exps.shape[0], 4096):
-            block = exps[start : start + 4096]
-            mono = np.prod(pts[:, None, :] ** block[None, :, :], axis=2)
+        for start in range(0, codes.shape[0], 4096):
+            block = codes[start : start + 4096]
+            mono = np.prod(ext[:, block], axis=2)
             out += mono @ self._coeffs[start : start + 4096]
         return float(out[0]) if single else out
 
     __call__ = evaluate
 
     # ----------------------------------------------------------------- arithmetic
-    def _binary_align(self, other: Polynomial) -> tuple[list[Variable], np.ndarray, np.ndarray]:
+    def _binary_align(
+        self, other: Polynomial
+    ) -> tuple[tuple[Variable, ...], np.ndarray, np.ndarray]:
+        if len(self._vars) == len(other._vars) and all(
+            a is b for a, b in zip(self._vars, other._vars)
+        ):
+            return self._vars, self._codes, other._codes
         merged = {v.id: v for v in self._vars}
         merged.update({v.id: v for v in other._vars})
-        allvars = [merged[k] for k in sorted(merged)]
-        return allvars, self.aligned(allvars), other.aligned(allvars)
+        allvars = tuple(merged[k] for k in sorted(merged))
+        return allvars, self.codes_in(allvars), other.codes_in(allvars)
 
     def __add__(self, other: Any) -> Polynomial:
         other = as_polynomial(other, strict=False)
         if other is None:
             return NotImplemented
         allvars, a, b = self._binary_align(other)
-        return Polynomial(allvars, np.vstack([a, b]), np.concatenate([self._coeffs, other._coeffs]))
+        w, n = max(a.shape[1], b.shape[1]), len(allvars)
+        codes = np.vstack([_pad(a, w, n), _pad(b, w, n)])
+        return Polynomial.from_codes(allvars, codes, np.concatenate([self._coeffs, other._coeffs]))
 
     __radd__ = __add__
 
     def __neg__(self) -> Polynomial:
-        return Polynomial(self._vars, self._exps, -self._coeffs, _canonical=True)
+        return Polynomial._raw(self._vars, self._codes, -self._coeffs)
 
     def __pos__(self) -> Polynomial:
         return self
@@ -289,17 +357,16 @@ class Polynomial:
         if other is None:
             return NotImplemented
         allvars, a, b = self._binary_align(other)
-        # explicit row count: reshape(-1, 0) fails when there are no variables (constants)
-        exps = (a[:, None, :] + b[None, :, :]).reshape(a.shape[0] * b.shape[0], len(allvars))
-        coeffs = np.outer(self._coeffs, other._coeffs).ravel()
-        return Polynomial(allvars, exps, coeffs)
+        ta, tb = a.shape[0], b.shape[0]
+        codes = np.concatenate([np.repeat(a, tb, axis=0), np.tile(b, (ta, 1))], axis=1)
+        return Polynomial.from_codes(allvars, codes, np.outer(self._coeffs, other._coeffs).ravel())
 
     __rmul__ = __mul__
 
     def _scale(self, factor: float) -> Polynomial:
         if factor == 0:
             return Polynomial.constant(0.0)
-        return Polynomial(self._vars, self._exps, self._coeffs * factor, _canonical=True)
+        return Polynomial._raw(self._vars, self._codes, self._coeffs * factor)
 
     def __truediv__(self, other: Any) -> Polynomial:
         if isinstance(other, Polynomial):
@@ -371,9 +438,9 @@ class Polynomial:
 
     def substitute_scaling(self, factors: Mapping[int, float]) -> Polynomial:
         """Polynomial in ``x_i -> factors[id] * x_i`` (ids not given keep factor 1)."""
-        f = np.array([factors.get(v.id, 1.0) for v in self._vars], dtype=float)
-        scale = np.prod(f[None, :] ** self._exps, axis=1) if self._vars else 1.0
-        return Polynomial(self._vars, self._exps, self._coeffs * scale)
+        f = np.array([factors.get(v.id, 1.0) for v in self._vars] + [1.0], dtype=float)
+        scale = np.prod(f[self._codes], axis=1)
+        return Polynomial.from_codes(self._vars, self._codes, self._coeffs * scale)
 
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:
@@ -387,9 +454,10 @@ class Polynomial:
         if self.nterms == 0:
             return "0"
         parts = []
-        order = np.lexsort(np.vstack([self._exps.T[::-1], -self._exps.sum(axis=1)]))
+        exps = self.exponents
+        order = np.lexsort(np.vstack([exps.T[::-1], -exps.sum(axis=1)]))
         for k in order:
-            row, c = self._exps[k], self._coeffs[k]
+            row, c = exps[k], self._coeffs[k]
             mono = "*".join(
                 v.name if e == 1 else f"{v.name}^{e}" for v, e in zip(self._vars, row) if e
             )
@@ -424,7 +492,9 @@ class Variable(Polynomial):
             raise ValueError("a variable needs a nonempty string name")
         self.name = name
         self.id = next(_ids)
-        super().__init__((self,), np.ones((1, 1), dtype=np.int64), np.ones(1), _canonical=True)
+        self._vars = (self,)
+        self._codes = np.zeros((1, 1), dtype=np.int64)
+        self._coeffs = np.ones(1)
 
     def __repr__(self) -> str:
         return f"Variable({self.name!r})"
@@ -518,20 +588,11 @@ def polysum(items: Iterable[Any]) -> Polynomial:
     for p in polys:
         for v in p._vars:
             merged[v.id] = v
-    allvars = [merged[k] for k in sorted(merged)]
-    pos = {v.id: k for k, v in enumerate(allvars)}
-    total = sum(p.nterms for p in polys)
-    exps = np.zeros((total, len(allvars)), dtype=np.int64)
-    coeffs = np.empty(total)
-    row = 0
-    for p in polys:
-        t = p.nterms
-        if t:
-            cols = [pos[v.id] for v in p._vars]
-            exps[row : row + t, cols] = p._exps
-            coeffs[row : row + t] = p._coeffs
-            row += t
-    return Polynomial(allvars, exps, coeffs)
+    allvars = tuple(merged[k] for k in sorted(merged))
+    width = max(p.degree for p in polys)
+    codes = np.vstack([p.codes_in(allvars, width) for p in polys])
+    coeffs = np.concatenate([p._coeffs for p in polys])
+    return Polynomial.from_codes(allvars, codes, coeffs)
 
 
 def polynomial_from_terms(

@@ -196,12 +196,15 @@ class Problem:
         pos = {v.id: k for k, v in enumerate(self.variables)}
         for c in self.constraints:
             p = c.poly
-            ex = p.exponents
+            nv = len(p.variables)
+            if nv == 0 or p.degree > 2 and nv > 1:
+                continue
+            codes = p.codes
             co = p.coefficients
-            deg = ex.sum(axis=1)
+            deg = p.term_degrees()
             const = float(co[deg == 0].sum())
             cols = [pos[v.id] for v in p.variables]
-            if c.kind == "ineq" and len(cols) == 1 and p.degree == 1:
+            if c.kind == "ineq" and nv == 1 and p.degree == 1:
                 a = float(co[deg == 1].sum())
                 k = cols[0]
                 if a > 0:
@@ -210,14 +213,17 @@ class Problem:
                     hi[k] = min(hi[k], -const / a)
             elif c.kind == "ineq" and p.degree == 2 and const > 0:
                 sq = deg == 2
-                ex2 = ex[sq]
-                is_square = (ex2.max(axis=1) == 2) if ex2.size else np.zeros(0, bool)
-                if np.all(deg[~sq] == 0) and np.all(is_square) and np.all(co[sq] < 0):
-                    for row, a in zip(ex2, co[sq]):
-                        k = cols[int(np.argmax(row))]
+                squares = codes[sq]
+                if (
+                    np.all(deg[~sq] == 0)
+                    and np.all(squares[:, 0] == squares[:, 1])
+                    and np.all(co[sq] < 0)
+                ):
+                    for row, a in zip(squares, co[sq]):
+                        k = cols[int(row[0])]
                         mag[k] = min(mag[k], float(np.sqrt(const / -a)))
-            elif c.kind == "eq" and len(cols) == 1 and p.degree >= 1:
-                roots = np.roots(_dense_univariate(ex[:, 0], co))
+            elif c.kind == "eq" and nv == 1:
+                roots = np.roots(_dense_univariate(deg, co))
                 if roots.size and np.all(np.abs(roots.imag) < 1e-12):
                     mag[cols[0]] = min(mag[cols[0]], float(np.max(np.abs(roots.real))))
         return np.maximum(lo, -mag), np.minimum(hi, mag)

@@ -20,10 +20,18 @@ CHORDAL_METHODS = ("min_degree", "min_fill", "maximal")
 def supports(problem: Problem) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Variable positions of every objective term, and of every constraint (whole support)."""
     vars_ = problem.variables
-    f = problem.objective.aligned(vars_)
-    terms = [np.flatnonzero(row) for row in f]
-    cons = [np.flatnonzero(c.poly.aligned(vars_).any(axis=0)) for c in problem.constraints]
+    n = len(vars_)
+    terms = [np.unique(row[row != n]) for row in problem.objective.codes_in(vars_)]
+    cons = [
+        np.sort(np.array([pos for pos in _positions(c.poly, vars_)], dtype=np.int64))
+        for c in problem.constraints
+    ]
     return terms, cons
+
+
+def _positions(poly, variables) -> list[int]:
+    index = {v.id: k for k, v in enumerate(variables)}
+    return [index[v.id] for v in poly.variables]
 
 
 def csp_graph(
@@ -208,7 +216,7 @@ def build_structure(
     """
     n = problem.nvars
     terms, cons = supports(problem)
-    obj_deg = problem.objective.aligned(problem.variables).sum(axis=1)
+    obj_deg = problem.objective.term_degrees()
     needed_terms = [t for t, d in zip(terms, obj_deg) if d > objective_degree_over]
     idx = list(range(len(cons))) if constraints is None else list(constraints)
     if cliques is None:

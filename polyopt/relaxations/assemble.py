@@ -21,7 +21,6 @@ from ..monomials import (
     MomentIndex,
     code_degrees,
     code_products,
-    codes_from_exponents,
     exponents_from_codes,
     lower_triangle,
     pack,
@@ -39,8 +38,12 @@ class Term:
     @classmethod
     def of(cls, poly: Polynomial, positions: dict[int, int], width: int, nvars: int) -> Term:
         """Codes of ``poly`` with variable ids mapped to global ``positions``."""
-        pos = np.array([positions[v.id] for v in poly.variables], dtype=np.int64)
-        codes = codes_from_exponents(poly.exponents, width, pos, nvars)
+        cols = np.array([positions[v.id] for v in poly.variables] + [nvars], dtype=np.int64)
+        codes = cols[poly.codes]
+        if codes.shape[1] > width:
+            raise ValueError(f"a monomial of degree {codes.shape[1]} exceeds the width {width}")
+        pad = np.full((codes.shape[0], width - codes.shape[1]), nvars, dtype=np.int64)
+        codes = np.sort(np.concatenate([codes, pad], axis=1), axis=1)
         return cls(codes, np.asarray(poly.coefficients, dtype=float), nvars)
 
     @property
