@@ -590,7 +590,13 @@ def polysum(items: Iterable[Any]) -> Polynomial:
             merged[v.id] = v
     allvars = tuple(merged[k] for k in sorted(merged))
     width = max(p.degree for p in polys)
-    codes = np.vstack([p.codes_in(allvars, width) for p in polys])
+    pos = {v.id: k for k, v in enumerate(allvars)}
+    n = len(allvars)
+    blocks = []
+    for p in polys:
+        cols = np.array([pos[v.id] for v in p._vars] + [n], dtype=np.int64)
+        blocks.append(_pad(cols[p._codes], width, n))
+    codes = np.vstack(blocks)
     coeffs = np.concatenate([p._coeffs for p in polys])
     return Polynomial.from_codes(allvars, codes, coeffs)
 
