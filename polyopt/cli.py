@@ -60,11 +60,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     problem = Problem.from_json(args.file)
     options: dict[str, Any] = {}
-    for key in ("solver", "tol", "max_iters", "time_limit"):
+    for key in ("solver", "tol", "max_iters", "time_limit", "sparsity", "degree"):
         val = getattr(args, key)
         if val is not None:
             options[key] = val
-    result = problem.solve(order=args.order, form=args.form, verbose=args.verbose, **options)
+    result = problem.solve(
+        order=args.order, form=args.form, method=args.method, verbose=args.verbose, **options
+    )
     minimizers = result.minimizers()
     if not args.json or args.verbose:
         _print_result(result, minimizers)
@@ -88,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         "file", help='JSON file: {"variables": [...], "minimize": "...", "constraints": [...]}'
     )
     s.add_argument("--order", type=int, default=None, help="relaxation order (default: smallest)")
-    s.add_argument("--solver", default=None, help="clarabel, scs, sdpa, mosek or cvxpy:NAME")
+    s.add_argument("--solver", default=None, help="clarabel, scs, sdpa, highs, mosek, cvxpy:NAME")
+    s.add_argument("--sparsity", default=None, choices=["dense", "correlative", "nearly"])
+    s.add_argument("--method", default="sdp", choices=["sdp", "lp"])
+    s.add_argument("--degree", type=int, default=None, help="degree of the LP hierarchy")
     s.add_argument("--form", default="auto", choices=["auto", "moment", "gram"])
     s.add_argument("--tol", type=float, default=None)
     s.add_argument("--max-iters", dest="max_iters", type=int, default=None)

@@ -65,6 +65,9 @@ def relax(
     if method == "lp":
         from .relaxations.lp import lp_relaxation
 
+        if order is not None:
+            raise ValueError("order= applies to the SDP hierarchy; use degree= with method='lp'")
+
         return lp_relaxation(
             problem, degree, sparse=sparsity == "correlative", scale=scale, **options
         )
@@ -110,8 +113,8 @@ def solve(
     order
         Relaxation order ``d`` (moments up to degree ``2d``); default: the smallest valid one.
     solver
-        ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"mosek"`` or ``"cvxpy:NAME"``; default chosen by
-        the size of the largest PSD block (see :func:`polyopt.backends.default_solver`).
+        ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"highs"``, ``"mosek"`` or ``"cvxpy:NAME"``;
+        default chosen by size (see :func:`polyopt.backends.default_solver`).
     form
         ``"moment"`` (LMI in the moments), ``"gram"`` (SOS Gram matrices, one equality per
         moment) or ``"auto"`` (the cheaper one for the solver, from measurements).

@@ -91,3 +91,25 @@ def test_python_dash_m_demo():
     assert "six-hump camel" in out.stdout and "Motzkin" in out.stdout
     motzkin = [line for line in out.stdout.splitlines() if line.startswith("Motzkin")][0]
     assert "optimal" not in motzkin.split()
+
+
+def test_sparsity_and_lp_options(tmp_path, capsys):
+    # max of x1*x2 + x2*x3 on [-1, 1]^3 is 2 (brute force: all ones); every relaxation here
+    # gives an upper bound >= 2, the order-2 correlative one exactly 2, and the LP one too at
+    # degree 2 (Handelman: 2 - x1 x2 - x2 x3 =
+    # ((1-x1)(1+x2) + (1+x1)(1-x2))/2 + ((1-x2)(1+x3) + (1+x2)(1-x3))/2 on the box)
+    data = {
+        "variables": ["x1", "x2", "x3"],
+        "maximize": "x1*x2 + x2*x3",
+        "constraints": ["x1 >= -1", "x1 <= 1", "x2 >= -1", "x2 <= 1", "x3 >= -1", "x3 <= 1"],
+    }
+    f = tmp_path / "chain.json"
+    f.write_text(json.dumps(data))
+    assert main(["solve", str(f), "--order", "2", "--sparsity", "correlative", "--json"]) == 0
+    rec = last_json(capsys.readouterr().out)
+    assert rec["relaxation"] == "correlative" and rec["bound"] == pytest.approx(2, abs=1e-6)
+    assert rec["bound"] >= 2
+    assert main(["solve", str(f), "--method", "lp", "--degree", "2", "--json"]) == 0
+    rec = last_json(capsys.readouterr().out)
+    assert rec["relaxation"] == "lp" and rec["solver"] == "highs"
+    assert rec["bound"] >= 2 and rec["bound"] == pytest.approx(2, abs=1e-6)
