@@ -134,13 +134,14 @@ def random_ball_quartic(n: int, seed: int = 0) -> Instance:
 
 
 def nearly_sparse_qcqp(n: int, seed: int = 0) -> Instance:
-    """min sum_i q_i x_i x_{i+1} + c_i x_i on [-1, 1]^n (chain) with one dense "bad"
-    constraint sum_i a_i x_i <= n / 4 coupling every variable (no known optimum)."""
+    """min sum_i q_i x_i x_{i+1} + c_i x_i over x_i in {-1, 1} (x_i^2 = 1, a chain) with one
+    dense "bad" constraint sum_i a_i x_i <= n / 4 coupling every variable (no known
+    optimum)."""
     rng = np.random.default_rng(seed)
     x = po.variables("x", n)
     q, c, a = rng.normal(size=n - 1), rng.normal(size=n), rng.uniform(0.5, 1.5, size=n)
     f = po.polysum([q[i] * x[i] * x[i + 1] for i in range(n - 1)] + [c[i] * x[i] for i in range(n)])
-    cons = [1 - x[i] ** 2 >= 0 for i in range(n)]
+    cons = [x[i] ** 2 == 1 for i in range(n)]
     cons.append(n / 4 - po.polysum(a[i] * x[i] for i in range(n)) >= 0)
     return Instance(f"nearly_sparse_qcqp_{n}", po.Problem(minimize=f, constraints=cons), 2,
                     None, "")

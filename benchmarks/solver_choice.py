@@ -9,10 +9,7 @@ import argparse
 import time
 
 import numpy as np
-
 from instances import random_ball_quartic
-
-import polyopt as po
 
 
 def main() -> None:

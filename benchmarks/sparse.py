@@ -18,7 +18,6 @@ from instances import (
     nearly_sparse_qcqp,
 )
 
-from polyopt.relaxations.dense import dense
 from polyopt.relaxations.sparse import correlative
 
 
@@ -30,7 +29,7 @@ def chain_table(sizes: list[int], tol: float | None) -> None:
         for make in (broyden_tridiagonal, chained_singular, generalized_rosenbrock):
             inst = make(n)
             t0 = time.perf_counter()
-            relax = correlative(inst.problem, 2)
+            correlative(inst.problem, 2)
             build = time.perf_counter() - t0
             r = inst.problem.solve(order=2, sparsity="correlative", tol=tol)
             ncl = r.sizes["psd_blocks"]
@@ -39,7 +38,6 @@ def chain_table(sizes: list[int], tol: float | None) -> None:
                   f"{r.sizes['variables'] + 1:8d} {build:8.3f} {1e3 * build / ncl:12.3f} "
                   f"{r.solve_seconds:8.2f} {r.seconds:8.2f} {r.status:>10} {r.bound:12.3e} "
                   f"{inst.known:6.1f} {gap:9.1e}", flush=True)
-            del relax
 
 
 def dense_vs_sparse(sizes: list[int]) -> None:
@@ -56,7 +54,6 @@ def dense_vs_sparse(sizes: list[int]) -> None:
             ts = time.perf_counter() - t0
             print(f"{inst.name:28s} {n:4d} {rd.sizes['largest_block']:11d} {td:8.2f} {ts:8.2f} "
                   f"{td / ts:7.1f} {rd.bound:12.3e} {rs.bound:12.3e}", flush=True)
-            del dense
 
 
 def nearly(sizes: list[int]) -> None:
@@ -82,12 +79,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--dense-sizes", default="6,10")
-    ap.add_argument("--nearly-sizes", default="8,12,15,40,100")
+    ap.add_argument("--nearly-sizes", default="8,12,15,30")
     ap.add_argument("--tol", type=float, default=None)
+    ap.add_argument("--skip-chains", action="store_true")
     args = ap.parse_args()
-    chain_table([int(s) for s in args.sizes.split(",")], args.tol)
-    dense_vs_sparse([int(s) for s in args.dense_sizes.split(",")])
-    nearly([int(s) for s in args.nearly_sizes.split(",")])
+    if not args.skip_chains:
+        chain_table([int(s) for s in args.sizes.split(",")], args.tol)
+    if args.dense_sizes:
+        dense_vs_sparse([int(s) for s in args.dense_sizes.split(",")])
+    if args.nearly_sizes:
+        nearly([int(s) for s in args.nearly_sizes.split(",")])
     np.set_printoptions(precision=4)
 
 

@@ -39,7 +39,8 @@ class Result:
     (``certified`` False, ``sound_bound`` None), valid up to the solver's tolerance.
     ``dual_value`` always holds the uncorrected solver value.
     Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max); unbounded ones
-    ``-inf`` / ``+inf``; failed solves ``nan``.
+    ``-inf`` / ``+inf``; failed solves, and solves stopped by a limit without a certified
+    bound, ``nan``.
     """
 
     bound: float

@@ -210,6 +210,8 @@ def solve(
         sound = None if sb is None else sign * scale_f * sb
         if sound is not None and np.isfinite(sound):
             bound = sound  # a reported bound must hold: use the certified value when known
+        elif res.status in ("iteration_limit", "time_limit"):
+            bound = np.nan  # an unconverged dual value without a certificate bounds nothing
     elif res.status in ("infeasible", "unbounded"):
         sound = bound if res.status == "infeasible" else None
     primal = sign * scale_f * res.primal_objective
