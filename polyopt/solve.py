@@ -19,8 +19,10 @@ log = logging.getLogger("polyopt")
 FORMS = ("auto", "moment", "gram")
 
 
-#: Largest relative certificate error (see :func:`certificate_error`) for status "optimal".
-CERTIFICATE_TOL = 1e-5
+#: Largest relative certificate error (see :func:`certificate_error`) for status "optimal"
+#: when the bound cannot be certified: genuine solutions measured <= 2e-5 (a 200-variable
+#: chain), unbounded Motzkin relaxations >= 0.09 (every solver, orders 3 and 4).
+CERTIFICATE_TOL = 1e-3
 
 
 def certificate_error(relaxation: Relaxation, res) -> float:
@@ -193,7 +195,8 @@ def solve(
         bound = np.nan
     else:
         bound = sign * scale_f * res.dual_objective
-    if res.status == "optimal" and np.isfinite(bound):
+    certified = res.status == "optimal" and sound_lower_bound(relaxation, res) is not None
+    if res.status == "optimal" and np.isfinite(bound) and not certified:
         err = certificate_error(relaxation, res)
         res.raw["certificate_error"] = err
         if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * (1.0 + abs(res.dual_objective)):
