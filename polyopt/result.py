@@ -150,10 +150,11 @@ class Result:
 
     def _verify(self, points: list[np.ndarray], tol: float) -> tuple[bool, str]:
         prob = self.problem
-        scale = max(1.0, abs(self.bound)) if np.isfinite(self.bound) else 1.0
+        target = self.dual_value  # the relaxation's value (bound may be corrected below it)
+        scale = max(1.0, abs(target)) if np.isfinite(target) else 1.0
         for x in points:
             val = prob.objective.evaluate(x, prob.variables)
-            if abs(val - self.bound) > tol * scale:
+            if abs(val - target) > tol * scale:
                 return False, f"objective {val:.8g} at an extracted point differs from the bound"
             for c in prob.constraints:
                 g = c.poly.evaluate(x, prob.variables)

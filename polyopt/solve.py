@@ -47,6 +47,44 @@ def certificate_error(relaxation: Relaxation, res) -> float:
 SPARSITY = ("dense", "correlative", "nearly")
 
 
+def _finite_duals(res) -> bool:
+    parts = [res.y, res.mu, res.z] + list(res.X or [])
+    return res.X is not None and all(p is not None and np.all(np.isfinite(p)) for p in parts)
+
+
+def _bounds(relaxation: Relaxation, res, tol: float | None) -> tuple[float, float | None]:
+    """``(bound, sound bound or None)`` of the scaled minimization; may downgrade ``res.status``.
+
+    Certified (variables bounded): the sound bound. Uncertified: the dual value minus the
+    certificate error at the solver's own moments, or nan when that error shows the dual point
+    certifies nothing (status "inaccurate"), or when a limit stopped the solve. Infeasible:
+    +inf; unbounded: -inf (as the solver reports them: not certified).
+    """
+    if res.status == "infeasible":
+        return np.inf, None
+    if res.status == "unbounded":
+        return -np.inf, None
+    if res.status == "solver_error" or not _finite_duals(res):
+        return np.nan, None
+    sound = sound_lower_bound(relaxation, res)
+    if sound is not None and np.isfinite(sound):
+        return sound, sound
+    if res.status in ("iteration_limit", "time_limit"):
+        return np.nan, None  # an unconverged dual value without a certificate bounds nothing
+    err = certificate_error(relaxation, res)
+    res.raw["certificate_error"] = err
+    if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * (1.0 + abs(res.dual_objective)):
+        res.status = "inaccurate"
+        res.raw["note"] = (
+            "the dual certificate does not hold at the scale of the moments (error "
+            f"{err:.3g}): the relaxation may be unbounded (e.g. the objective is not SOS at "
+            "this order) or badly conditioned; no bound is reported"
+        )
+        log.warning(res.raw["note"])
+        return np.nan, None
+    return res.dual_objective - err, None
+
+
 def relax(
     problem: Problem,
     order: int | None = None,
@@ -187,36 +225,9 @@ def solve(
     res = backend.solve(program, chosen, opts)
     sign = 1.0 if problem.sense == "min" else -1.0
     scale_f = relaxation.obj_scale
-    if res.status == "infeasible":
-        bound = sign * np.inf
-    elif res.status == "unbounded":
-        bound = -sign * np.inf
-    elif res.status == "solver_error" or not np.isfinite(res.dual_objective):
-        bound = np.nan
-    else:
-        bound = sign * scale_f * res.dual_objective
-    certified = res.status == "optimal" and sound_lower_bound(relaxation, res) is not None
-    if res.status == "optimal" and np.isfinite(bound) and not certified:
-        err = certificate_error(relaxation, res)
-        res.raw["certificate_error"] = err
-        if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * (1.0 + abs(res.dual_objective)):
-            res.status = "inaccurate"
-            res.raw["note"] = (
-                "the solver reports optimal, but the dual certificate does not hold at the "
-                f"scale of the moments (error {err:.3g}): the relaxation may be unbounded "
-                "(e.g. the objective is not SOS at this order) or badly conditioned"
-            )
-            log.warning(res.raw["note"])
-    sound = None
-    if res.status in ("optimal", "inaccurate", "iteration_limit", "time_limit"):
-        sb = sound_lower_bound(relaxation, res)
-        sound = None if sb is None else sign * scale_f * sb
-        if sound is not None and np.isfinite(sound):
-            bound = sound  # a reported bound must hold: use the certified value when known
-        elif res.status in ("iteration_limit", "time_limit"):
-            bound = np.nan  # an unconverged dual value without a certificate bounds nothing
-    elif res.status in ("infeasible", "unbounded"):
-        sound = bound if res.status == "infeasible" else None
+    bound, sound = _bounds(relaxation, res, tol)
+    bound = sign * scale_f * bound
+    sound = None if sound is None else sign * scale_f * sound
     primal = sign * scale_f * res.primal_objective
     return Result(
         bound=float(bound),

@@ -116,8 +116,11 @@ def test_rosenbrock_minimum_zero_at_ones(n):
     assert f.evaluate(ones, tuple(z)) == 0.0
     r = po.Problem(minimize=f).solve(order=2, **SOLVE)
     assert r.status == "optimal"
-    # f is SOS (a sum of squares of quadratics), so order 2 is exact: bound = 0 up to tolerance
-    assert abs(r.bound) <= 1e-5
+    # f is SOS (a sum of squares of quadratics), so order 2 is exact: bound = 0 up to the
+    # solver tolerance relative to the largest coefficient (100); uncertified bounds are the
+    # dual value minus the certificate error, so they sit slightly below
+    assert abs(r.bound) <= 1e-6 * r.relax.obj_scale
+    assert r.bound <= 1e-9
     m = r.minimizers()
     assert m.certified, m.reason
     match_points(list(m), [ones], atol=5e-3)

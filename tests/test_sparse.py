@@ -244,7 +244,10 @@ def test_ball_radii_add_one_constraint_per_clique():
     assert R.program.block_names[-k:] == [f"localizing c{n + j} clique {j}" for j in range(k)]
     # |x_I|^2 <= 2 < 2^2 on the box: the balls are redundant and the bound does not move
     fstar = chain_min(phis, n)
-    with_balls = P.solve(order=2, sparsity="correlative", ball_radii=[2.0] * k, **SOLVE)
+    cliques = [list(c) for c in base.info["cliques"]]
+    with_balls = P.solve(
+        order=2, sparsity="correlative", cliques=cliques, ball_radii=[2.0] * k, **SOLVE
+    )
     without = P.solve(order=2, sparsity="correlative", **SOLVE)
     assert abs(with_balls.bound - without.bound) <= slack(fstar)
     assert abs(with_balls.bound - fstar) <= 1e-5
@@ -264,10 +267,39 @@ def test_ball_radii_bound_an_unconstrained_problem():
 def test_ball_radii_validation():
     P, _ = chain_qp(0, 4)
     with pytest.raises(ValueError, match=r"one radius per clique \(3\), got 2"):
-        po.relax(P, order=1, sparsity="correlative", ball_radii=[1.0, 2.0])
+        cliques = [[0, 1], [1, 2], [2, 3]]
+        po.relax(P, order=1, sparsity="correlative", cliques=cliques, ball_radii=[1.0, 2.0])
+    # a list of radii without the cliques it refers to is ambiguous (detected cliques are
+    # reordered): rejected
+    with pytest.raises(ValueError, match="needs the cliques"):
+        po.relax(P, order=1, sparsity="correlative", ball_radii=[1.0, 2.0, 3.0])
     for bad in (-1.0, 0.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="positive"):
             po.relax(P, order=1, sparsity="correlative", ball_radii=bad)
+
+
+def test_ball_radii_follow_the_caller_cliques():
+    # radii given for caller cliques in an order the clique tree changes: each radius must stay
+    # with its clique. With each ball exactly implied by the box, the balls are redundant: the
+    # bound must equal the one without balls and stay below the grid minimum.
+    x = po.variables("x", 3)
+    P = po.Problem(
+        minimize=x[2] + x[0] * x[1] + x[1] * x[2],
+        constraints=[0.01 - x[0] ** 2 >= 0, 0.01 - x[1] ** 2 >= 0, 100 - x[2] ** 2 >= 0],
+    )
+    cliques = [[1, 2], [0, 1]]
+    radii = [np.sqrt(100.01), np.sqrt(0.02)]  # exactly the box's ball for each clique
+    with_balls = P.solve(order=2, sparsity="correlative", cliques=cliques, ball_radii=radii)
+    without = P.solve(order=2, sparsity="correlative", cliques=cliques)
+    assert with_balls.bound == pytest.approx(without.bound, abs=1e-6)
+    grid = np.linspace(-1, 1, 41)
+    best = min(
+        float(P.objective.evaluate(np.array([a * 0.1, b * 0.1, c * 10]), P.variables))
+        for a in grid
+        for b in grid
+        for c in grid
+    )
+    assert with_balls.bound <= best
 
 
 def test_caller_cliques_in_solve():

@@ -141,9 +141,14 @@ def scale_problem(problem: Problem, width: int, scale_variables: bool = True) ->
     vars_ = problem.variables
     n = len(vars_)
     positions = {v.id: k for k, v in enumerate(vars_)}
-    bounds = problem.variable_bounds()
+    lo, hi = problem.variable_box()
+    bounds = np.maximum(np.abs(lo), np.abs(hi))
     finite = np.isfinite(bounds) & (bounds > 0)
-    r = np.where(finite & scale_variables, bounds, 1.0)
+    # scaling needs only a magnitude estimate (a one-sided bound such as x >= 1e5 will do);
+    # the "bounded" flag used for certification needs both sides
+    ends = np.where(np.isfinite(lo), np.abs(lo), 0.0), np.where(np.isfinite(hi), np.abs(hi), 0.0)
+    estimate = np.maximum(*ends)
+    r = np.where((estimate > 0) & scale_variables, estimate, 1.0)
     factors = {v.id: float(s) for v, s in zip(vars_, r)}
 
     def term(p: Polynomial) -> Term:
@@ -156,7 +161,7 @@ def scale_problem(problem: Problem, width: int, scale_variables: bool = True) ->
     objective = Term(fterm.codes[~is_const], fterm.coeffs[~is_const] / obj_scale, n)
     ineqs = [_normalized(term(g)) for g in problem.inequalities]
     eqs = [_normalized(term(h)) for h in problem.equalities]
-    bounded = finite if scale_variables else finite & (bounds <= 1.0)
+    bounded = finite & (bounds <= r)
     return ScaledProblem(
         vars_, width, objective, constant / obj_scale, obj_scale, ineqs, eqs, r, bounded
     )

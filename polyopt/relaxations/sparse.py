@@ -18,18 +18,16 @@ from .assemble import EqualityFamily, LocalizingBlock, Relaxation, Term, scale_p
 from .dense import check_order, finish
 
 
-def _with_balls(problem: Problem, structure: CliqueStructure, radii) -> Problem:
-    """The problem plus ``R_k - sum_{i in I_k} x_i^2 >= 0`` per clique (assumption A4)."""
-    if radii is None:
-        return problem
-    k = len(structure.cliques)
+def _with_balls(problem: Problem, cliques: list[tuple[int, ...]], radii) -> Problem:
+    """The problem plus ``R_k^2 - sum_{i in I_k} x_i^2 >= 0`` per clique (assumption A4)."""
+    k = len(cliques)
     if isinstance(radii, int | float):
         radii = [float(radii)] * k
     radii = list(radii)
     if len(radii) != k:
         raise ValueError(f"ball_radii needs one radius per clique ({k}), got {len(radii)}")
     extra = []
-    for clique, r in zip(structure.cliques, radii):
+    for clique, r in zip(cliques, radii):
         if not np.isfinite(r) or r <= 0:
             raise ValueError(f"ball radii must be positive, got {r!r}")
         ball = r**2 - sum((problem.variables[v] ** 2 for v in clique), Polynomial.constant(0.0))
@@ -93,12 +91,24 @@ def correlative(
     Moment matrices ``M_d(y, I_k)`` per clique ``I_k`` of a chordal extension of the
     correlative sparsity graph (or of the caller's ``cliques``), localizing matrices
     ``M_{d - w_i}(g_i y, I_k(i))`` in the clique each constraint is assigned to, equality rows
-    in that clique. ``ball_radii`` adds ``R_k^2 - sum_{i in I_k} x_i^2 >= 0`` per clique.
+    in that clique. ``ball_radii`` adds ``R_k^2 - sum_{i in I_k} x_i^2 >= 0`` per clique: one
+    radius for every clique, or a list with one radius per caller clique (``cliques=``).
     """
     d = check_order(problem, order)
     structure = build_structure(problem, cliques, chordal)
     if ball_radii is not None:
-        problem = _with_balls(problem, structure, ball_radii)
+        if cliques is None and not isinstance(ball_radii, int | float):
+            raise ValueError(
+                "a list of ball radii needs the cliques it refers to: pass cliques= (one "
+                "radius per given clique) or a single radius for every detected clique"
+            )
+        names = {v.name: k for k, v in enumerate(problem.variables)}
+        given = (
+            structure.cliques
+            if cliques is None
+            else [tuple(names[v] if isinstance(v, str) else int(v) for v in c) for c in cliques]
+        )
+        problem = _with_balls(problem, given, ball_radii)
         structure = build_structure(problem, structure.cliques, chordal)
     sc = _Coded(problem, 2 * d, scale)
     blocks, eqs = _clique_blocks(sc, structure, d, range(len(problem.constraints)))
