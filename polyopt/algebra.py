@@ -599,11 +599,3 @@ def polysum(items: Iterable[Any]) -> Polynomial:
     codes = np.vstack(blocks)
     coeffs = np.concatenate([p._coeffs for p in polys])
     return Polynomial.from_codes(allvars, codes, coeffs)
-
-
-def polynomial_from_terms(
-    variables: Sequence[Variable], exponents: Iterable[Sequence[int]], coefficients: Iterable[float]
-) -> Polynomial:
-    """Build a polynomial from explicit exponent rows (columns follow ``variables``)."""
-    exps = np.array(list(exponents), dtype=np.int64).reshape(-1, len(variables))
-    return Polynomial(list(variables), exps, np.array(list(coefficients), dtype=float))

@@ -121,8 +121,3 @@ class ConicProgram:
     def dual_residual(self, mu: np.ndarray, z: np.ndarray, X: list[np.ndarray]) -> np.ndarray:
         """``c - (A_eq.T mu + A_ineq.T z + sum_k A_k^*(X_k))``."""
         return self.c - (self.A_eq.T @ mu + self.A_ineq.T @ z + self.adjoint_psd(X))
-
-
-def empty_rows(n: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """A 0-row constraint block."""
-    return sp.csr_matrix((0, n)), np.zeros(0)

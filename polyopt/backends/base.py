@@ -66,10 +66,3 @@ class Backend:
 
     def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         raise NotImplementedError
-
-
-def gram_dual_objective(program: ConicProgram, res: BackendResult) -> float:
-    """Dual objective recomputed from the returned dual point (nan when missing)."""
-    if res.mu is None or res.z is None or res.X is None:
-        return float("nan")
-    return program.dual_objective(res.mu, res.z, res.X)

@@ -23,7 +23,6 @@ from ..monomials import (
     code_products,
     exponents_from_codes,
     lower_triangle,
-    pack,
 )
 
 
@@ -97,15 +96,6 @@ class Relaxation:
     def exponents(self) -> np.ndarray:
         """Exponent rows ``(moments, nvars)`` of the moments (dense array: small problems)."""
         return exponents_from_codes(self.moments, self.nvars)
-
-    def index_of(self, codes: np.ndarray) -> np.ndarray:
-        """Moment indices of the code rows ``codes`` (-1 where absent)."""
-        W = self.moments.shape[1]
-        codes = np.asarray(codes).reshape(-1, W)
-        keys = pack(np.vstack([self.moments, codes]), top=self.nvars)
-        m = self.moments.shape[0]
-        table = {k.tobytes(): i for i, k in enumerate(keys[:m])}
-        return np.array([table.get(k.tobytes(), -1) for k in keys[m:]], dtype=np.int64)
 
 
 @dataclass
