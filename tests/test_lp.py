@@ -265,6 +265,17 @@ def test_unbounded_variables_are_rejected():
         po.Problem(minimize=x[0] ** 2 + x[1] ** 2).solve(method="lp", degree=4)
 
 
+def test_tight_inequality_and_fixed_variable():
+    # -x*y >= 0 on [0,1]^2 only holds with x*y = 0: max x + y - x*y is 1 (brute force: x=1, y=0)
+    x, y = po.variables("x"), po.variables("y")
+    box = [x >= 0, x <= 1, y >= 0, y <= 1]
+    p = po.Problem(maximize=x + y - x * y, constraints=box + [-x * y >= 0])
+    assert 1.0 - 1e-12 <= p.solve(method="lp", degree=2).bound <= 1.0 + 1e-6
+    # a fixed variable x = 2: min x*y + x over y in [-1, 1] is 0
+    q = po.Problem(minimize=x * y + x, constraints=[x >= 2, x <= 2, y >= -1, y <= 1])
+    assert -1e-6 <= q.solve(method="lp", degree=2).bound <= 1e-12
+
+
 def test_degree_validation():
     x = po.variables("x", 2)
     P = po.Problem(minimize=x[0] ** 3 + x[1], constraints=[x >= -1, x <= 1])
@@ -282,9 +293,11 @@ def test_degree_validation():
     with pytest.raises(ValueError, match=r"degree 3 is below the degree of inequality 4 \(4\)"):
         Q.solve(method="lp", degree=3)
     assert Q.solve(method="lp", degree=4).bound <= -2 + 1e-7  # min at (-1, -1), feasible
-    with pytest.raises(ValueError, match="cannot be normalized"):
-        po.Problem(minimize=x[0] + x[1], constraints=[x >= -1, x <= 1, -1 - x[0] ** 2 >= 0]).solve(
-            method="lp", degree=2
-        )
+    # -1 - x1^2 >= 0 is <= -1 on the box: it is kept as the equality -1 - x1^2 = 0 (the problem
+    # is infeasible, so any lower bound is valid); degree 2 cannot see the contradiction, but
+    # the relaxation still builds and solves
+    bad = po.Problem(minimize=x[0] + x[1], constraints=[x >= -1, x <= 1, -1 - x[0] ** 2 >= 0])
+    r = bad.solve(method="lp", degree=2)
+    assert r.status in ("optimal", "infeasible")
     with pytest.raises(ValueError, match="unknown form"):
         P.solve(method="lp", degree=3, form="dual")

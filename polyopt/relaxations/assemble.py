@@ -219,9 +219,9 @@ def assemble(
     nmom = len(index)
     n = nmom - 1
 
-    # objective moments must appear in some PSD block or inequality row (else unbounded)
+    # objective moments must appear in some block or row (else the relaxation is unbounded)
     covered = np.zeros(nmom, dtype=bool)
-    for k in range(n_psd_chunks + len(scalar_ineqs)):
+    for k in range(len(chunks) - 1):  # blocks, inequality rows and equality rows
         covered[index.chunk(k)] = True
     obj_idx = index.chunk(len(chunks) - 1)
     loose = obj_idx[~covered[obj_idx]]

@@ -83,19 +83,24 @@ def lp_relaxation(
     one = Term(np.full((1, k), n, dtype=np.int64), np.ones(1), n)
     # normalized factors h in [0, 1]: variable boxes, then the inequalities
     factors: list[Term] = []
+    implied_eqs: list[Term] = []  # fixed variables and inequalities that can only be tight
     for i in range(n):
         w = hi_s[i] - lo_s[i]
-        if w <= 0:
-            raise ValueError(f"variable {problem.variables[i].name} has an empty or point box")
         codes = np.full((2, k), n, dtype=np.int64)
         codes[0, 0] = i
+        if w < 0:
+            raise ValueError(f"variable {problem.variables[i].name} has an empty box")
+        if w == 0:  # a fixed variable: x_i - l_i = 0
+            implied_eqs.append(Term(codes, np.array([1.0, -lo_s[i]]), n))
+            continue
         factors.append(Term(codes, np.array([1.0 / w, -lo_s[i] / w]), n))
     for g in sc.inequalities:
         if g.degree == 0 or (g.degree == 1 and g.support.size == 1):
             continue  # constants, and single-variable bounds already in the box factors
         top = interval_upper(g, lo_s, hi_s)
-        if top <= 0:
-            raise ValueError("an inequality cannot be normalized: it is <= 0 on the whole box")
+        if top <= 0:  # g <= 0 on the whole box, so g >= 0 means g = 0 on the feasible set
+            implied_eqs.append(g)
+            continue
         factors.append(Term(g.codes, g.coeffs / top, n))
     comps = [
         Term(np.vstack([f.codes, one.codes]), np.concatenate([-f.coeffs, [1.0]]), n)
@@ -139,7 +144,7 @@ def lp_relaxation(
                     )
         level = nxt
     eqs = []
-    for e, h in enumerate(sc.equalities):
+    for e, h in enumerate(list(sc.equalities) + implied_eqs):
         if allowed is None:
             mult = basis_codes(np.arange(n), k - h.degree, k, n) if k >= h.degree else None
         else:
