@@ -10,6 +10,7 @@ import numpy as np
 from .backends.base import BackendResult
 from .extraction import MomentLookup, extract_atoms, flatness
 from .model import Problem
+from .monomials import lower_triangle
 from .relaxations.assemble import Relaxation
 
 
@@ -205,7 +206,6 @@ def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
         lam = float(np.linalg.eigvalsh(Xk)[0]) - 1e-14 * s * float(np.abs(Xk).max(initial=0.0))
         if lam >= 0:
             continue
-        from .monomials import lower_triangle
 
         i, j = lower_triangle(s)
         diag = np.flatnonzero(i == j) + off[k]
@@ -218,3 +218,40 @@ def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
         correction += -lam * trace_bound
     value -= correction
     return value - 1e-12 * (1.0 + abs(value))
+
+
+def certified_infeasible(relax: Relaxation, ray) -> bool:
+    """True when the ray ``(mu, z, X)`` proves the problem infeasible in exact arithmetic.
+
+    For a feasible ``x`` with moments ``y``: ``0 <= z.(A_ineq y + b_ineq) + sum <X_k, A_k y +
+    B_k>`` (``z >= 0``, ``X_k`` PSD) ``= r.y - value`` with ``r`` the ray's residual and
+    ``value = b_eq.mu - b_ineq.z - sum <B_k, X_k>``. With ``|y_alpha| <= 1`` on the scaled box,
+    ``value > |r|.1 + eigenvalue corrections`` is a contradiction.
+    """
+    mu, z, X = ray
+    parts = [mu, z] + list(X)
+    if not all(np.all(np.isfinite(p)) for p in parts):
+        return False
+    prog = relax.program
+    z = np.maximum(z, 0.0)
+    X = [0.5 * (Xk + Xk.T) for Xk in X]
+    value = prog.dual_objective(mu, z, X) - prog.c0
+    resid = prog.A_eq.T @ mu + prog.A_ineq.T @ z + prog.adjoint_psd(X)
+    mb = relax.moment_bounds[1:]
+    needs = np.abs(resid) > 0
+    if np.any(~np.isfinite(mb[needs])):
+        return False
+    slack = float(np.abs(resid[needs]) @ mb[needs])
+    off = prog.triangle_offsets
+    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
+        lam = float(np.linalg.eigvalsh(Xk)[0]) if s else 0.0
+        if lam >= 0:
+            continue
+        i, j = lower_triangle(s)
+        diag = np.flatnonzero(i == j) + off[k]
+        tr_coef = np.asarray(prog.A_psd[diag].sum(axis=0)).ravel()
+        used = tr_coef != 0
+        if np.any(~np.isfinite(mb[used])):
+            return False
+        slack += -lam * float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
+    return value > slack * (1 + 1e-9) + 1e-12 * (1.0 + abs(value))

@@ -12,7 +12,7 @@ from .backends import SolverOptions, default_solver, get_backend
 from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
-from .result import Result, sound_lower_bound
+from .result import Result, certified_infeasible, sound_lower_bound
 
 log = logging.getLogger("polyopt")
 
@@ -61,7 +61,10 @@ def _bounds(relaxation: Relaxation, res, tol: float | None) -> tuple[float, floa
     +inf; unbounded: -inf (as the solver reports them: not certified).
     """
     if res.status == "infeasible":
-        return np.inf, None
+        ray = res.raw.get("ray")
+        proven = ray is not None and certified_infeasible(relaxation, ray)
+        res.raw["infeasibility_certified"] = proven
+        return np.inf, (np.inf if proven else None)
     if res.status == "unbounded":
         return -np.inf, None
     if res.status == "solver_error" or not _finite_duals(res):

@@ -51,3 +51,18 @@ def test_iteration_limit_without_certificate_is_nan():
     assert r.status in ("iteration_limit", "inaccurate", "solver_error")
     if r.status == "iteration_limit":
         assert np.isnan(r.bound)
+
+
+def test_infeasibility_is_certified_only_with_a_proof():
+    a, b = po.variables("a"), po.variables("b")
+    # x^2 + y^2 <= 1 and x >= 2 cannot both hold (by hand); the box makes the ray checkable
+    boxed = po.Problem(minimize=a + b, constraints=[a**2 + b**2 <= 1, a >= 2])
+    for form in ("gram", "moment"):
+        r = boxed.solve(order=2, solver="clarabel", form=form)
+        assert r.status == "infeasible" and r.bound == np.inf
+        assert r.certified and r.sound_bound == np.inf
+    # a*b = 1e6 is feasible (a = b = 1000): whatever the solver says, no certificate exists
+    r = po.Problem(minimize=a**2 + b**2, constraints=[a * b == 1e6]).solve(order=2)
+    assert not r.certified
+    if r.status == "optimal":
+        assert r.bound <= 2e6

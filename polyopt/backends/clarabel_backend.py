@@ -111,4 +111,11 @@ class ClarabelBackend(Backend):
             if form == "gram":
                 pobj, dobj = -dobj, -pobj
             res.primal_objective, res.dual_objective = pobj, dobj
+        elif status == "infeasible":
+            # the certificate of an infeasible moment relaxation: a ray (mu, z, X) of the
+            # Gram side, in sol.x (Gram form) or sol.z (moment form)
+            x = np.asarray(sol.x, dtype=float)
+            zdual = np.asarray(sol.z, dtype=float)
+            _, mu, z, X = recover(std, program, x, zdual)
+            res.raw["ray"] = (mu, z, X)
         return res
