@@ -181,6 +181,31 @@ class Result:
         )
 
 
+def _exactness_slack(relax: Relaxation, resid: np.ndarray, X: list[np.ndarray]) -> float | None:
+    """An upper bound, over feasible points, of ``|resid . y| + sum_k max(0, -lambda_min(X_k))
+    tr(A_k y + B_k)`` with ``y`` the (scaled) moments of a Dirac, using ``|y_alpha| <= 1`` on
+    the scaled box; None when a needed moment is unbounded."""
+    prog = relax.program
+    mb = relax.moment_bounds[1:]
+    needs = np.abs(resid) > 0
+    if np.any(~np.isfinite(mb[needs])):
+        return None
+    slack = float(np.abs(resid[needs]) @ mb[needs])
+    off = prog.triangle_offsets
+    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
+        lam = float(np.linalg.eigvalsh(Xk)[0]) - 1e-14 * s * float(np.abs(Xk).max(initial=0.0))
+        if lam >= 0:
+            continue
+        i, j = lower_triangle(s)
+        diag = np.flatnonzero(i == j) + off[k]
+        tr_coef = np.asarray(prog.A_psd[diag].sum(axis=0)).ravel()
+        used = tr_coef != 0
+        if np.any(~np.isfinite(mb[used])):
+            return None
+        slack += -lam * float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
+    return slack
+
+
 def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
     """A bound on the scaled minimization that holds exactly, from an approximate dual point.
 
@@ -194,29 +219,10 @@ def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
     prog = relax.program
     z = np.maximum(res.z, 0.0)
     X = [0.5 * (Xk + Xk.T) for Xk in res.X]
-    value = prog.dual_objective(res.mu, z, X)
-    resid = prog.dual_residual(res.mu, z, X)
-    mb = relax.moment_bounds[1:]
-    needs = np.abs(resid) > 0
-    if np.any(~np.isfinite(mb[needs])):
+    slack = _exactness_slack(relax, prog.dual_residual(res.mu, z, X), X)
+    if slack is None:
         return None
-    correction = float(np.abs(resid[needs]) @ mb[needs])
-    off = prog.triangle_offsets
-    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
-        lam = float(np.linalg.eigvalsh(Xk)[0]) - 1e-14 * s * float(np.abs(Xk).max(initial=0.0))
-        if lam >= 0:
-            continue
-
-        i, j = lower_triangle(s)
-        diag = np.flatnonzero(i == j) + off[k]
-        A_diag = prog.A_psd[diag]
-        tr_coef = np.asarray(A_diag.sum(axis=0)).ravel()
-        used = tr_coef != 0
-        if np.any(~np.isfinite(mb[used])):
-            return None
-        trace_bound = float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
-        correction += -lam * trace_bound
-    value -= correction
+    value = prog.dual_objective(res.mu, z, X) - slack
     return value - 1e-12 * (1.0 + abs(value))
 
 
@@ -229,29 +235,14 @@ def certified_infeasible(relax: Relaxation, ray) -> bool:
     ``value > |r|.1 + eigenvalue corrections`` is a contradiction.
     """
     mu, z, X = ray
-    parts = [mu, z] + list(X)
-    if not all(np.all(np.isfinite(p)) for p in parts):
+    if not all(np.all(np.isfinite(p)) for p in [mu, z, *X]):
         return False
     prog = relax.program
     z = np.maximum(z, 0.0)
     X = [0.5 * (Xk + Xk.T) for Xk in X]
-    value = prog.dual_objective(mu, z, X) - prog.c0
     resid = prog.A_eq.T @ mu + prog.A_ineq.T @ z + prog.adjoint_psd(X)
-    mb = relax.moment_bounds[1:]
-    needs = np.abs(resid) > 0
-    if np.any(~np.isfinite(mb[needs])):
+    slack = _exactness_slack(relax, resid, X)
+    if slack is None:
         return False
-    slack = float(np.abs(resid[needs]) @ mb[needs])
-    off = prog.triangle_offsets
-    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
-        lam = float(np.linalg.eigvalsh(Xk)[0]) if s else 0.0
-        if lam >= 0:
-            continue
-        i, j = lower_triangle(s)
-        diag = np.flatnonzero(i == j) + off[k]
-        tr_coef = np.asarray(prog.A_psd[diag].sum(axis=0)).ravel()
-        used = tr_coef != 0
-        if np.any(~np.isfinite(mb[used])):
-            return False
-        slack += -lam * float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
+    value = prog.dual_objective(mu, z, X) - prog.c0
     return value > slack * (1 + 1e-9) + 1e-12 * (1.0 + abs(value))
