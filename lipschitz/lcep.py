@@ -1,0 +1,320 @@
+"""The Lipschitz Constant Estimation Problem (LCEP) of a ReLU network as a polyopt Problem.
+
+For hidden layers ``z_k = W_k a_{k-1} + b_k``, ``a_k = relu(z_k)`` and the output functional
+``c . f``, the Lipschitz constant on a box for the input norm ``||.||`` is
+
+    max  t^T W_1^T diag(u_1) W_2^T ... diag(u_L) W_out^T c
+    s.t. u (u - 1) = 0, (u - 1/2) z >= 0                 (u in ReLU'(z), exactly)
+         (z_k - W_k a_{k-1} - b_k)^2 = 0                (the "bad", dense constraints)
+         a (a - z) = 0, a >= 0, a >= z                  (a = relu(z), hidden layers < L)
+         x in the box, t in the unit ball of the input norm
+
+(Chen, Magron, Lasserre, Pauwels 2020, problem LCEP / LCEP-MLP1). Neurons whose interval
+bounds prove them stable on the box are fixed (``u = 0`` or ``1``) and removed. For ``L >= 2``
+hidden layers the objective has degree ``L + 1``; it is lifted to a QCQP with auxiliary
+variables ``s_kj = u_kj h_kj`` where ``h_k = W_{k+1}^T s_{k+1}`` (``s_L = u_L * W_out^T c``), so
+that the objective is ``t^T W_1^T s_1`` (degree 2) and every constraint has degree <= 2.
+Each ``s_kj`` gets interval bounds from those of ``h_kj``.
+
+Every variable ``v`` also gets its interval ``lo <= v <= hi`` and ``(v - lo)(hi - v) >= 0``
+(``z`` from interval bound propagation, ``a`` in ``[0, max(h, 0)]``, ``s`` from the bounds of
+``h``): without them the first-order relaxation of a lifted problem is unbounded. With
+``cuts=True`` (default) valid constraints linking ``u`` to the interval bounds ``[l, h]`` of an
+unstable ``z`` are added inside the neuron's clique: ``z >= l (1 - u)``, ``z <= h u`` and, for
+activations, ``a = u z``, ``a <= h u``, ``a <= z - l (1 - u)``; and ``s (u - 1) = 0``,
+``lo u <= s <= hi u`` for lifted variables. They never cut off a feasible point, so the bound
+stays valid; ``cuts=False`` gives the paper's formulation plus the variable intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import polyopt as po
+from polyopt.algebra import Polynomial, Variable
+
+from .network import ReLUNetwork
+from .spec import Box
+
+STABILITY_MARGIN = 1e-9
+"""Relative margin: a neuron is stable only if its interval bound clears 0 by this much."""
+
+
+@dataclass
+class NeuronCounts:
+    """Stable and unstable neurons per hidden layer on the domain."""
+
+    active: list[int]
+    inactive: list[int]
+    unstable: list[int]
+
+    @property
+    def total_unstable(self) -> int:
+        return int(sum(self.unstable))
+
+    @property
+    def total_stable(self) -> int:
+        return int(sum(self.active) + sum(self.inactive))
+
+
+@dataclass
+class LCEP:
+    """The lifted LCEP: the polyopt problem, its natural cliques and its bad constraints."""
+
+    problem: po.Problem | None
+    cliques: list[list[int]]
+    bad: list[int]
+    counts: NeuronCounts
+    constant_gradient: np.ndarray | None = None
+    names: dict[str, list[int]] = field(default_factory=dict)
+    lifted: int = 0
+
+
+class _Builder:
+    """Polynomials from index rows into one global, creation-ordered variable list."""
+
+    def __init__(self) -> None:
+        self.vars: list[Variable] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def new(self, name: str, lo: float, hi: float) -> int:
+        self.vars.append(Variable(name))
+        self.lo.append(float(lo))
+        self.hi.append(float(hi))
+        return len(self.vars) - 1
+
+    def poly(self, rows: np.ndarray, coefs: np.ndarray) -> Polynomial:
+        """``sum_t coefs[t] * prod_j var[rows[t, j]]`` (``-1`` pads rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        coefs = np.asarray(coefs, dtype=float)
+        keep = coefs != 0
+        rows, coefs = rows[keep], coefs[keep]
+        if rows.size == 0 or rows.shape[0] == 0:
+            return Polynomial.constant(0.0)
+        used = np.unique(rows[rows >= 0])
+        n = used.size
+        local = np.where(rows >= 0, np.searchsorted(used, np.maximum(rows, 0)), n)
+        local.sort(axis=1)
+        return Polynomial.from_codes(tuple(self.vars[i] for i in used), local, coefs)
+
+    def affine(self, a: np.ndarray) -> Polynomial:
+        """The affine form ``a[:N] . v + a[N]``."""
+        nz = np.flatnonzero(a[:-1])
+        rows = np.concatenate([nz, [-1]])[:, None]
+        return self.poly(rows, np.concatenate([a[nz], [a[-1]]]))
+
+    def times_affine(self, var: int, a: np.ndarray, shift: float = 0.0) -> Polynomial:
+        """``(v_var + shift) * (a . v + a_N)``."""
+        nz = np.flatnonzero(a[:-1])
+        rows = [np.column_stack([np.full(nz.size, var), nz]), np.array([[var, -1]])]
+        coefs = [a[nz], [a[-1]]]
+        if shift:
+            rows += [np.column_stack([nz, np.full(nz.size, -1)]), np.array([[-1, -1]])]
+            coefs += [shift * a[nz], [shift * a[-1]]]
+        return self.poly(np.vstack(rows), np.concatenate(coefs))
+
+    def square(self, a: np.ndarray) -> Polynomial:
+        """``(a . v + a_N)^2``."""
+        nz = np.flatnonzero(a[:-1])
+        idx = np.concatenate([nz, [-1]])
+        c = np.concatenate([a[nz], [a[-1]]])
+        i, j = np.triu_indices(idx.size)
+        coef = c[i] * c[j] * np.where(i == j, 1.0, 2.0)
+        return self.poly(np.column_stack([idx[i], idx[j]]), coef)
+
+
+def _interval(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """Bounds of the affine form ``a`` over the variable box."""
+    nz = np.flatnonzero(a[:-1])
+    c, lo, hi = a[nz], lo[nz], hi[nz]
+    low = a[-1] + np.where(c > 0, c * lo, c * hi).sum()
+    high = a[-1] + np.where(c > 0, c * hi, c * lo).sum()
+    return float(low), float(high)
+
+
+def stability(net: ReLUNetwork, box: Box) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
+    """Interval bounds and the active / inactive masks per hidden layer."""
+    bounds = net.interval_bounds(box)
+    active, inactive = [], []
+    for lo, hi in bounds:
+        margin = STABILITY_MARGIN * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
+        active.append(lo > margin)
+        inactive.append(hi < -margin)
+    return bounds, active, inactive
+
+
+def build_lcep(
+    net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool = True
+) -> LCEP:
+    """The lifted LCEP of ``c . net`` on ``box`` for the input norm ``norm``."""
+    L = net.depth
+    n0 = net.input_dim
+    bounds, active, inactive = stability(net, box)
+    unstable = [~(a | i) for a, i in zip(active, inactive)]
+    counts = NeuronCounts(
+        [int(a.sum()) for a in active],
+        [int(i.sum()) for i in inactive],
+        [int(u.sum()) for u in unstable],
+    )
+    Ws = net.weights
+    # which backward quantities are non-constant (decides where products must be lifted)
+    g_out = Ws[-1].T @ c
+    nonconst_v = [np.zeros(p, bool) for p in net.hidden_sizes]
+    nonconst_v[L - 1] = unstable[L - 1] & (g_out != 0)
+    need_s = [np.zeros(p, bool) for p in net.hidden_sizes]
+    for k in range(L - 2, -1, -1):
+        h_nonconst = (np.abs(Ws[k + 1].T) @ nonconst_v[k + 1].astype(float)) > 0
+        need_s[k] = unstable[k] & h_nonconst
+        nonconst_v[k] = unstable[k] | (active[k] & h_nonconst)
+
+    B = _Builder()
+    xl, xh = box.lower, box.upper
+    xs = [B.new(f"x{i + 1}", xl[i], xh[i]) for i in range(n0)]
+    ts = [B.new(f"t{i + 1}", -1.0, 1.0) for i in range(n0)]
+    rs = [B.new(f"r{i + 1}", 0.0, 1.0) for i in range(n0)] if norm == "1" else []
+    us, zs, ys, ss = [], [], [], []
+    for k in range(L):
+        zl, zh = bounds[k]
+        idx = np.flatnonzero(unstable[k])
+        u_k, z_k, y_k, s_k = {}, {}, {}, {}
+        for j in idx:
+            u_k[j] = B.new(f"u{k + 1}_{j + 1}", 0.0, 1.0)
+            z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j], zh[j])
+            if k < L - 1:
+                y_k[j] = B.new(f"y{k + 1}_{j + 1}", 0.0, max(zh[j], 0.0))
+            if need_s[k][j]:
+                s_k[j] = B.new(f"s{k + 1}_{j + 1}", -np.inf, np.inf)  # bounds set below
+        us.append(u_k)
+        zs.append(z_k)
+        ys.append(y_k)
+        ss.append(s_k)
+    N = len(B.vars)
+
+    cons: list = []
+    bad: list[int] = []
+    cliques: list[list[int]] = []
+
+    def add(con, is_bad: bool = False) -> None:
+        if is_bad:
+            bad.append(len(cons))
+        cons.append(con)
+
+    # input box and dual-norm ball
+    for i in range(n0):
+        x, t = B.vars[xs[i]], B.vars[ts[i]]
+        add(x - xl[i] >= 0)
+        add(xh[i] - x >= 0)
+        add((x - xl[i]) * (xh[i] - x) >= 0)
+        add(1 - t * t >= 0)
+        add(t + 1 >= 0)
+        add(1 - t >= 0)
+        clique = [xs[i], ts[i]]
+        if norm == "1":
+            r = B.vars[rs[i]]
+            add(r - t >= 0)
+            add(r + t >= 0)
+            add(1 - r >= 0)
+            clique.append(rs[i])
+        cliques.append(clique)
+    if norm == "2":
+        add(1 - po.polysum([B.vars[t] * B.vars[t] for t in ts]) >= 0, is_bad=True)
+    elif norm == "1":
+        add(1 - po.polysum([B.vars[r] for r in rs]) >= 0, is_bad=True)
+
+    # forward pass: affine expressions of each layer's activations in the variables
+    prev = np.zeros((n0, N + 1))
+    prev[np.arange(n0), xs] = 1.0
+    for k in range(L):
+        E = Ws[k] @ prev
+        E[:, N] += net.biases[k]
+        zl, zh = bounds[k]
+        act = np.zeros((Ws[k].shape[0], N + 1))
+        act[active[k]] = E[active[k]]
+        for j, ui in us[k].items():
+            zi = zs[k][j]
+            u, z = B.vars[ui], B.vars[zi]
+            l_, h_ = float(zl[j]), float(zh[j])
+            e = E[j].copy()
+            e[zi] -= 1.0
+            add(B.square(e) == 0, is_bad=True)
+            add(u * (u - 1) == 0)
+            add((u - 0.5) * z >= 0)
+            add(z - l_ >= 0)
+            add(h_ - z >= 0)
+            add((z - l_) * (h_ - z) >= 0)
+            clique = [ui, zi]
+            if cuts:
+                add(z - l_ * (1 - u) >= 0)
+                add(h_ * u - z >= 0)
+            if k < L - 1:
+                yi = ys[k][j]
+                y = B.vars[yi]
+                add(y * (y - z) == 0)
+                add(y >= 0)
+                add(y - z >= 0)
+                add(max(h_, 0.0) - y >= 0)
+                add(y * (max(h_, 0.0) - y) >= 0)
+                if cuts:
+                    add(y - u * z == 0)
+                    add(h_ * u - y >= 0)
+                    add(z - l_ * (1 - u) - y >= 0)
+                act[j, yi] = 1.0
+                clique.append(yi)
+            cliques.append(clique)
+        prev = act
+
+    # backward pass: the gradient as an affine expression, lifting products u * h
+    lo = np.array(B.lo)
+    hi = np.array(B.hi)
+    V = np.zeros((Ws[L - 1].shape[0], N + 1))
+    V[active[L - 1], N] = g_out[active[L - 1]]
+    for j, ui in us[L - 1].items():
+        V[j, ui] = g_out[j]
+    lifted = 0
+    clique_of = {v: q for q, cl in enumerate(cliques) for v in cl}
+    for k in range(L - 2, -1, -1):
+        H = Ws[k + 1].T @ V
+        Vk = np.zeros((Ws[k].shape[0], N + 1))
+        Vk[active[k]] = H[active[k]]
+        for j, ui in us[k].items():
+            if j in ss[k]:
+                si = ss[k][j]
+                hl, hh = _interval(H[j], lo, hi)
+                slo, shi = min(hl, 0.0), max(hh, 0.0)
+                lo[si], hi[si] = slo, shi
+                s, u = B.vars[si], B.vars[ui]
+                add(s - B.times_affine(ui, H[j]) == 0, is_bad=True)
+                add(s - slo >= 0)
+                add(shi - s >= 0)
+                add((s - slo) * (shi - s) >= 0)
+                if cuts:
+                    add(s * (u - 1) == 0)
+                    add(s - hl * u >= 0)
+                    add(hh * u - s >= 0)
+                Vk[j, si] = 1.0
+                lifted += 1
+                cliques[clique_of[ui]].append(si)
+            else:
+                Vk[j, ui] = H[j, N]
+        V = Vk
+    grad = Ws[0].T @ V  # (n0, N + 1)
+
+    names = {
+        "x": xs,
+        "t": ts,
+        "u": [i for u in us for i in u.values()],
+        "z": [i for z in zs for i in z.values()],
+        "y": [i for y in ys for i in y.values()],
+        "s": [i for s in ss for i in s.values()],
+    }
+    if not np.any(grad[:, :N]):
+        return LCEP(None, cliques, bad, counts, constant_gradient=grad[:, N], names=names)
+    rows_t = np.repeat(np.array(ts), N + 1)
+    rows_v = np.tile(np.concatenate([np.arange(N), [-1]]), n0)
+    objective = B.poly(np.column_stack([rows_t, rows_v]), grad.reshape(-1))
+    problem = po.Problem(maximize=objective, constraints=cons, variables=B.vars)
+    return LCEP(problem, cliques, bad, counts, names=names, lifted=lifted)
+

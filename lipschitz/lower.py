@@ -1,0 +1,151 @@
+"""Lower bounds on Lipschitz constants: gradient norms at points of the domain.
+
+Every value returned is the dual norm of an actual generalized gradient at a point of the box
+(the point is in ``info["argmax"]``), hence a valid lower bound on the Lipschitz constant.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .network import ReLUNetwork
+from .result import LipschitzBound
+from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+
+LOWER_METHODS = ("sampling", "search", "best")
+
+
+def _backward(net: ReLUNetwork, X: np.ndarray, c: np.ndarray):
+    """Pre-activations, ReLU masks, backward vectors ``b_k`` and gradients at a batch."""
+    zs = net.preactivations(X)
+    masks = [(z > 0).astype(float) for z in zs]
+    b = np.broadcast_to(c @ net.weights[-1], (X.shape[0], net.weights[-1].shape[1]))
+    backs = [None] * net.depth
+    for k in range(net.depth - 1, -1, -1):
+        backs[k] = b
+        b = (b * masks[k]) @ net.weights[k]
+    return zs, masks, backs, b
+
+
+def _interior(zs: list[np.ndarray]) -> np.ndarray:
+    """Points where no pre-activation is 0: the gradient there is the network's derivative."""
+    ok = np.ones(zs[0].shape[0], dtype=bool)
+    for z in zs:
+        ok &= np.all(z != 0, axis=1)
+    return ok
+
+
+def _dual_direction(g: np.ndarray, norm: str) -> np.ndarray:
+    """A unit vector ``t`` of the input norm with ``t . g = ||g||_*``."""
+    if norm == "inf":
+        return np.sign(g)
+    if norm == "2":
+        n = np.linalg.norm(g, axis=1, keepdims=True)
+        return np.divide(g, n, out=np.zeros_like(g), where=n > 0)
+    t = np.zeros_like(g)
+    i = np.abs(g).argmax(axis=1)
+    t[np.arange(g.shape[0]), i] = np.sign(g[np.arange(g.shape[0]), i])
+    return t
+
+
+def sample_gradients(
+    net: ReLUNetwork, box: Box, c: np.ndarray, norm: str, n: int, rng: np.random.Generator,
+    batch: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dual gradient norms at ``n`` uniform points of the box: ``(values, points)``."""
+    vals, pts = [], []
+    for start in range(0, n, batch):
+        X = box.sample(min(batch, n - start), rng)
+        zs, _, _, g = _backward(net, X, c)
+        vals.append(np.where(_interior(zs), dual_norm(g, norm), -np.inf))
+        pts.append(X)
+    return np.concatenate(vals), np.vstack(pts)
+
+
+def region_search(
+    net: ReLUNetwork, box: Box, c: np.ndarray, norm: str, starts: np.ndarray, steps: int = 60
+) -> tuple[float, np.ndarray]:
+    """Hill-climbing over activation regions, from a batch of starting points.
+
+    At each point, ``t`` is the dual direction of the gradient ``g`` and each neuron's effect
+    on ``t . g`` if it switched is ``f_kj b_kj`` (``f`` the forward image of ``t`` through the
+    current linear region, ``b`` the backward vector). The point takes a signed step, as
+    large as a fraction of the box, that pushes the pre-activations of the neurons in the
+    wrong state toward their boundaries (the closest ones first); the step shrinks
+    geometrically. The best point ever visited is returned.
+    """
+    X = box.clip(np.asarray(starts, dtype=float))
+    best_val, best_x = -np.inf, X[0]
+    for step in range(steps):
+        zs, masks, backs, g = _backward(net, X, np.asarray(c, float))
+        vals = np.where(_interior(zs), dual_norm(g, norm), -np.inf)
+        i = int(vals.argmax())
+        if vals[i] > best_val:
+            best_val, best_x = float(vals[i]), X[i].copy()
+        t = _dual_direction(g, norm)
+        f = t
+        alphas = []
+        for k in range(net.depth):
+            f = f @ net.weights[k].T
+            benefit = f * backs[k]
+            wrong = (benefit > 0) != (masks[k] > 0)
+            alphas.append(np.where(wrong, np.sign(benefit), 0.0) / (np.abs(zs[k]) + 1e-6))
+            f = f * masks[k]
+        # gradient in x of sum_k alpha_k . z_k through the current linear region
+        gx = np.zeros((X.shape[0], net.weights[net.depth - 1].shape[0]))
+        for k in range(net.depth - 1, -1, -1):
+            gx = gx + alphas[k]
+            gx = gx @ net.weights[k]
+            if k > 0:
+                gx = gx * masks[k - 1]
+        eta = 0.25 * 0.85**step
+        X = box.clip(X + eta * box.radius * np.sign(gx))
+    return best_val, best_x
+
+
+def lower_bound(
+    net: ReLUNetwork,
+    method: str = "best",
+    norm: Any = "inf",
+    domain: Any = "global",
+    output: Any = None,
+    samples: int = 50_000,
+    starts: int = 64,
+    steps: int = 60,
+    seed: int | None = 0,
+) -> LipschitzBound:
+    """A lower bound on the Lipschitz constant of ``c . net`` on ``domain``.
+
+    ``method="sampling"`` is the paper's LBS: the largest dual norm of the gradient at
+    ``samples`` uniform random points (batched). ``"search"`` runs :func:`region_search` from
+    the ``starts`` best sampled points (and ``samples`` is the size of that pool);
+    ``"best"`` (default) returns the larger of the two. Seeded.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    if method not in LOWER_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {LOWER_METHODS}")
+    if int(samples) < 1 or int(starts) < 1 or int(steps) < 0:
+        raise ValueError("samples and starts must be >= 1 and steps >= 0")
+    norm = resolve_norm(norm)
+    box = resolve_domain(domain, net.input_dim)
+    c = resolve_output(output, net.output_dim)
+    rng = np.random.default_rng(seed)
+    vals, pts = sample_gradients(net, box, c, norm, int(samples), rng)
+    i = int(vals.argmax())
+    value, point, used = float(vals[i]), pts[i], "sampling"
+    info: dict[str, Any] = {"sampling": value, "samples": int(samples)}
+    if method in ("search", "best"):
+        top = np.argsort(vals)[::-1][: int(starts)]
+        sval, spoint = region_search(net, box, c, norm, pts[top], steps=int(steps))
+        info["search"] = sval
+        if method == "search" or sval > value:
+            value, point, used = sval, spoint, "search"
+    info["argmax"] = point
+    info["found_by"] = used
+    return LipschitzBound(value, "lower", method, seconds=time.perf_counter() - t0, norm=norm,
+                          info=info)

@@ -1,0 +1,162 @@
+"""Upper bounds on Lipschitz constants: SDP relaxations of the LCEP and closed-form baselines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .lcep import build_lcep, stability
+from .network import ReLUNetwork
+from .result import LipschitzBound
+from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+
+UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
+FLOAT_SAFETY = 1e-12
+"""Relative inflation of closed-form bounds, covering floating-point rounding."""
+
+
+def _neurons(counts) -> dict[str, list[int]]:
+    return {"active": counts.active, "inactive": counts.inactive, "unstable": counts.unstable}
+
+
+def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
+    """Product of the layers' operator norms for the input norm, times ``||W_out^T c||_*``."""
+    op = {
+        "inf": lambda W: np.abs(W).sum(axis=1).max(),
+        "1": lambda W: np.abs(W).sum(axis=0).max(),
+        "2": lambda W: np.linalg.norm(W, 2),
+    }[norm]
+    value = float(dual_norm(net.weights[-1].T @ c, norm))
+    for W in net.weights[:-1]:
+        value *= float(op(W))
+    return value * (1 + FLOAT_SAFETY)
+
+
+def gradient_intervals(
+    net: ReLUNetwork, box: Box, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval bounds on every generalized gradient of ``c . f`` over the box (FastLip)."""
+    _, active, inactive = stability(net, box)
+    lo = hi = net.weights[-1].T @ c
+    for k in range(net.depth - 1, -1, -1):
+        unstable = ~(active[k] | inactive[k])
+        lo = np.where(active[k], lo, np.where(unstable, np.minimum(lo, 0.0), 0.0))
+        hi = np.where(active[k], hi, np.where(unstable, np.maximum(hi, 0.0), 0.0))
+        W = net.weights[k]
+        mid, rad = (lo + hi) / 2, (hi - lo) / 2
+        center = W.T @ mid
+        radius = np.abs(W).T @ rad
+        lo, hi = center - radius, center + radius
+    return lo, hi
+
+
+def fastlip_bound(net: ReLUNetwork, box: Box, c: np.ndarray, norm: str) -> float:
+    """Dual norm of the largest-magnitude gradient in the FastLip intervals."""
+    lo, hi = gradient_intervals(net, box, c)
+    return float(dual_norm(np.maximum(np.abs(lo), np.abs(hi)), norm)) * (1 + FLOAT_SAFETY)
+
+
+def upper_bound(
+    net: ReLUNetwork,
+    order: int | None = None,
+    method: str = "hr",
+    norm: Any = "inf",
+    domain: Any = "global",
+    output: Any = None,
+    solver: str | None = None,
+    cuts: bool = True,
+    tol: float | None = None,
+    time_limit: float | None = None,
+    solver_options: dict[str, Any] | None = None,
+) -> LipschitzBound:
+    """An upper bound on the Lipschitz constant of ``c . net`` on ``domain``.
+
+    Parameters
+    ----------
+    net
+        The network.
+    order
+        Relaxation order of ``method="hr"``: 2 (HR-2, default) or 1 (HR-1, the first-order
+        relaxation, which equals Shor's). Only valid with ``"hr"``.
+    method
+        ``"hr"`` (the heuristic hierarchy HR-d on the LCEP), ``"shor"`` (Shor's relaxation of
+        the LCEP), ``"naive"`` (product of layer norms) or ``"fastlip"`` (interval bounds on
+        the gradient).
+    norm
+        The input norm: ``"inf"`` (default), ``"1"`` or ``"2"``; the bound is on the dual norm
+        of the gradient.
+    domain
+        ``"global"`` (the box of radius 10 around 0), a :class:`Box` or ``(center, radius)``.
+    output
+        ``None`` (scalar networks), an int (one logit), ``(i, r)`` (``f_i - f_r``) or a vector.
+    solver, tol, time_limit, solver_options
+        Passed to :func:`polyopt.solve` for the SDP methods.
+    cuts
+        Add the valid interval cuts to the LCEP (see :mod:`lipschitz.lcep`).
+    """
+    t0 = time.perf_counter()
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    if method not in UPPER_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {UPPER_METHODS}")
+    if order is not None and method != "hr":
+        raise ValueError(f"order= applies to method='hr' only, not {method!r}")
+    order = 2 if order is None else order
+    if method == "hr" and order not in (1, 2):
+        raise ValueError(f"HR order must be 1 or 2, got {order!r}")
+    norm = resolve_norm(norm)
+    box = resolve_domain(domain, net.input_dim)
+    c = resolve_output(output, net.output_dim)
+    _, active, inactive = stability(net, box)
+    neurons = {
+        "active": [int(a.sum()) for a in active],
+        "inactive": [int(i.sum()) for i in inactive],
+        "unstable": [int((~(a | i)).sum()) for a, i in zip(active, inactive)],
+    }
+    if method == "naive":
+        value = naive_bound(net, c, norm)
+        return LipschitzBound(value, "upper", "naive", seconds=time.perf_counter() - t0,
+                              norm=norm, neurons=neurons)
+    if method == "fastlip":
+        value = fastlip_bound(net, box, c, norm)
+        return LipschitzBound(value, "upper", "fastlip", seconds=time.perf_counter() - t0,
+                              norm=norm, neurons=neurons)
+    return _sdp_bound(net, box, c, norm, method, order, solver, cuts, tol, time_limit,
+                      solver_options, t0)
+
+
+def _sdp_bound(net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options,
+               t0) -> LipschitzBound:
+    name = "shor" if method == "shor" else f"hr-{order}"
+    lcep = build_lcep(net, box, norm, c, cuts=cuts)
+    neurons = _neurons(lcep.counts)
+    if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
+        value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)
+        return LipschitzBound(value, "upper", name, seconds=time.perf_counter() - t0, norm=norm,
+                              neurons=neurons, info={"exact": True})
+    opts: dict[str, Any] = {"solver": solver, "tol": tol, "time_limit": time_limit,
+                            "solver_options": solver_options}
+    if method == "hr" and order == 2:
+        r = lcep.problem.solve(order=2, sparsity="nearly", cliques=lcep.cliques, bad=lcep.bad,
+                               **opts)
+    else:
+        r = lcep.problem.solve(order=1, **opts)
+    sizes = dict(r.sizes)
+    sizes.update(variables=lcep.problem.nvars, constraints=len(lcep.problem.constraints),
+                 lifted=lcep.lifted)
+    return LipschitzBound(
+        float(r.bound),
+        "upper",
+        name,
+        status=r.status,
+        sound=bool(r.certified),
+        seconds=time.perf_counter() - t0,
+        norm=norm,
+        sizes=sizes,
+        neurons=neurons,
+        info={"solver": r.solver, "form": r.form, "build_seconds": r.build_seconds,
+              "solve_seconds": r.solve_seconds, "iterations": r.iterations,
+              "dual_value": r.dual_value, "primal_value": r.primal_value, "result": r},
+    )
