@@ -1,12 +1,13 @@
 """lipschitz: certified Lipschitz bounds of ReLU networks, built on polyopt.
 
-    import lipschitz
-    net = lipschitz.ReLUNetwork.from_numpy(weights, biases)   # or from_torch / from_onnx
-    b = lipschitz.upper_bound(net, order=2)                   # HR-2, L-inf, global box
-    b.value, b.method, b.seconds, b.status
-    lipschitz.lower_bound(net).value                          # sampling + search
+import lipschitz
+net = lipschitz.ReLUNetwork.from_numpy(weights, biases)   # or from_torch / from_onnx
+b = lipschitz.upper_bound(net, order=2)                   # HR-2, L-inf, global box
+b.value, b.method, b.seconds, b.status
+lipschitz.lower_bound(net).value                          # sampling + search
 """
 
+from .data import load_mnist, load_sdp_nn
 from .lower import lower_bound
 from .network import ReLUNetwork
 from .random_nets import band_mask, random_network
@@ -24,4 +25,6 @@ __all__ = [
     "dual_norm",
     "random_network",
     "band_mask",
+    "load_sdp_nn",
+    "load_mnist",
 ]

@@ -146,9 +146,7 @@ def stability(net: ReLUNetwork, box: Box) -> tuple[list, list[np.ndarray], list[
     return bounds, active, inactive
 
 
-def build_lcep(
-    net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool = True
-) -> LCEP:
+def build_lcep(net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool = True) -> LCEP:
     """The lifted LCEP of ``c . net`` on ``box`` for the input norm ``norm``."""
     L = net.depth
     n0 = net.input_dim
@@ -162,13 +160,20 @@ def build_lcep(
     Ws = net.weights
     # which backward quantities are non-constant (decides where products must be lifted)
     g_out = Ws[-1].T @ c
+    # v_k = diag(u_k) h_k with h_{L-1} = W_out^T c and h_{k-1} = W_k^T v_k: v_kj is
+    # structurally nonzero when h_kj is and the neuron is not inactive, non-constant when
+    # h_kj is (active neurons) or when u_kj is free and h_kj nonzero
     nonconst_v = [np.zeros(p, bool) for p in net.hidden_sizes]
+    nonzero_v = [np.zeros(p, bool) for p in net.hidden_sizes]
     nonconst_v[L - 1] = unstable[L - 1] & (g_out != 0)
+    nonzero_v[L - 1] = ~inactive[L - 1] & (g_out != 0)
     need_s = [np.zeros(p, bool) for p in net.hidden_sizes]
     for k in range(L - 2, -1, -1):
         h_nonconst = (np.abs(Ws[k + 1].T) @ nonconst_v[k + 1].astype(float)) > 0
+        h_nonzero = (np.abs(Ws[k + 1].T) @ nonzero_v[k + 1].astype(float)) > 0
         need_s[k] = unstable[k] & h_nonconst
-        nonconst_v[k] = unstable[k] | (active[k] & h_nonconst)
+        nonconst_v[k] = (unstable[k] & h_nonzero) | (active[k] & h_nonconst)
+        nonzero_v[k] = ~inactive[k] & h_nonzero
 
     B = _Builder()
     xl, xh = box.lower, box.upper
@@ -216,7 +221,9 @@ def build_lcep(
             r = B.vars[rs[i]]
             add(r - t >= 0)
             add(r + t >= 0)
+            add(r >= 0)
             add(1 - r >= 0)
+            add(r * (1 - r) >= 0)
             clique.append(rs[i])
         cliques.append(clique)
     if norm == "2":
@@ -317,4 +324,3 @@ def build_lcep(
     objective = B.poly(np.column_stack([rows_t, rows_v]), grad.reshape(-1))
     problem = po.Problem(maximize=objective, constraints=cons, variables=B.vars)
     return LCEP(problem, cliques, bad, counts, names=names, lifted=lifted)
-

@@ -52,7 +52,12 @@ def _dual_direction(g: np.ndarray, norm: str) -> np.ndarray:
 
 
 def sample_gradients(
-    net: ReLUNetwork, box: Box, c: np.ndarray, norm: str, n: int, rng: np.random.Generator,
+    net: ReLUNetwork,
+    box: Box,
+    c: np.ndarray,
+    norm: str,
+    n: int,
+    rng: np.random.Generator,
     batch: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dual gradient norms at ``n`` uniform points of the box: ``(values, points)``."""
@@ -147,5 +152,6 @@ def lower_bound(
             value, point, used = sval, spoint, "search"
     info["argmax"] = point
     info["found_by"] = used
-    return LipschitzBound(value, "lower", method, seconds=time.perf_counter() - t0, norm=norm,
-                          info=info)
+    return LipschitzBound(
+        value, "lower", method, seconds=time.perf_counter() - t0, norm=norm, info=info
+    )

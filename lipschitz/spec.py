@@ -136,8 +136,10 @@ def resolve_output(output: Any, n_out: int) -> np.ndarray:
         c = np.zeros(n_out)
         c[i] = 1.0
         return c
-    if isinstance(output, tuple) and len(output) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in output
+    if (
+        isinstance(output, tuple)
+        and len(output) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in output)
     ):
         i, r = (int(v) for v in output)
         for v in (i, r):

@@ -34,9 +34,7 @@ def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
     return value * (1 + FLOAT_SAFETY)
 
 
-def gradient_intervals(
-    net: ReLUNetwork, box: Box, c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def gradient_intervals(net: ReLUNetwork, box: Box, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interval bounds on every generalized gradient of ``c . f`` over the box (FastLip)."""
     _, active, inactive = stability(net, box)
     lo = hi = net.weights[-1].T @ c
@@ -117,35 +115,52 @@ def upper_bound(
     }
     if method == "naive":
         value = naive_bound(net, c, norm)
-        return LipschitzBound(value, "upper", "naive", seconds=time.perf_counter() - t0,
-                              norm=norm, neurons=neurons)
+        return LipschitzBound(
+            value, "upper", "naive", seconds=time.perf_counter() - t0, norm=norm, neurons=neurons
+        )
     if method == "fastlip":
         value = fastlip_bound(net, box, c, norm)
-        return LipschitzBound(value, "upper", "fastlip", seconds=time.perf_counter() - t0,
-                              norm=norm, neurons=neurons)
-    return _sdp_bound(net, box, c, norm, method, order, solver, cuts, tol, time_limit,
-                      solver_options, t0)
+        return LipschitzBound(
+            value, "upper", "fastlip", seconds=time.perf_counter() - t0, norm=norm, neurons=neurons
+        )
+    return _sdp_bound(
+        net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
+    )
 
 
-def _sdp_bound(net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options,
-               t0) -> LipschitzBound:
+def _sdp_bound(
+    net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
+) -> LipschitzBound:
     name = "shor" if method == "shor" else f"hr-{order}"
     lcep = build_lcep(net, box, norm, c, cuts=cuts)
     neurons = _neurons(lcep.counts)
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
         value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)
-        return LipschitzBound(value, "upper", name, seconds=time.perf_counter() - t0, norm=norm,
-                              neurons=neurons, info={"exact": True})
-    opts: dict[str, Any] = {"solver": solver, "tol": tol, "time_limit": time_limit,
-                            "solver_options": solver_options}
+        return LipschitzBound(
+            value,
+            "upper",
+            name,
+            seconds=time.perf_counter() - t0,
+            norm=norm,
+            neurons=neurons,
+            info={"exact": True},
+        )
+    opts: dict[str, Any] = {
+        "solver": solver,
+        "tol": tol,
+        "time_limit": time_limit,
+        "solver_options": solver_options,
+    }
     if method == "hr" and order == 2:
-        r = lcep.problem.solve(order=2, sparsity="nearly", cliques=lcep.cliques, bad=lcep.bad,
-                               **opts)
+        r = lcep.problem.solve(
+            order=2, sparsity="nearly", cliques=lcep.cliques, bad=lcep.bad, **opts
+        )
     else:
         r = lcep.problem.solve(order=1, **opts)
     sizes = dict(r.sizes)
-    sizes.update(variables=lcep.problem.nvars, constraints=len(lcep.problem.constraints),
-                 lifted=lcep.lifted)
+    sizes.update(
+        variables=lcep.problem.nvars, constraints=len(lcep.problem.constraints), lifted=lcep.lifted
+    )
     return LipschitzBound(
         float(r.bound),
         "upper",
@@ -156,7 +171,14 @@ def _sdp_bound(net, box, c, norm, method, order, solver, cuts, tol, time_limit, 
         norm=norm,
         sizes=sizes,
         neurons=neurons,
-        info={"solver": r.solver, "form": r.form, "build_seconds": r.build_seconds,
-              "solve_seconds": r.solve_seconds, "iterations": r.iterations,
-              "dual_value": r.dual_value, "primal_value": r.primal_value, "result": r},
+        info={
+            "solver": r.solver,
+            "form": r.form,
+            "build_seconds": r.build_seconds,
+            "solve_seconds": r.solve_seconds,
+            "iterations": r.iterations,
+            "dual_value": r.dual_value,
+            "primal_value": r.primal_value,
+            "result": r,
+        },
     )

@@ -133,7 +133,7 @@ def scale_problem(problem: Problem, width: int, scale_variables: bool = True) ->
     positions = {v.id: k for k, v in enumerate(vars_)}
     lo, hi = problem.variable_box()
     bounds = np.maximum(np.abs(lo), np.abs(hi))
-    finite = np.isfinite(bounds) & (bounds > 0)
+    finite = np.isfinite(bounds)
     # scaling needs only a magnitude estimate (a one-sided bound such as x >= 1e5 will do);
     # the "bounded" flag used for certification needs both sides
     ends = np.where(np.isfinite(lo), np.abs(lo), 0.0), np.where(np.isfinite(hi), np.abs(hi), 0.0)
