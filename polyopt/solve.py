@@ -16,7 +16,7 @@ from .result import Result, certified_infeasible, sound_lower_bound
 
 log = logging.getLogger("polyopt")
 
-FORMS = ("auto", "moment", "gram")
+FORMS = ("auto", "moment", "gram", "reduced")
 
 
 #: Largest relative certificate error (see :func:`certificate_error`) for status "optimal"

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .fullvec import full_psd_operator, split_full_blocks
+from .reduced import recover_dual, recover_moments, reduce_program
 
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
 #: such a solution counts as optimal when the relative duality gap is below this.
@@ -65,7 +66,13 @@ class SDPABackend(Backend):
             return False
         return True
 
+    forms = ("moment", "gram", "reduced")
+
     def choose_form(self, program: ConicProgram) -> str:
+        """``"reduced"`` when the largest block is a plain moment matrix of side >= 40 (one
+        Schur row per dual variable instead of one per moment), else ``"gram"``."""
+        if max(program.block_sizes, default=0) >= 40 and reduce_program(program) is not None:
+            return "reduced"
         return "gram"
 
     def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
@@ -78,7 +85,18 @@ class SDPABackend(Backend):
         F, f0 = full_psd_operator(program)
         p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
         sizes = tuple(int(s) for s in program.block_sizes)
-        if form == "gram":
+        red = None
+        if form == "reduced":
+            red = reduce_program(program)
+            if red is None:
+                raise ValueError(
+                    "form='reduced' needs a PSD block that is a plain moment matrix (each entry "
+                    "one moment, none repeated); use form='gram' or 'moment'"
+                )
+            A, b, c = red.A, red.b.reshape(-1, 1), red.c.reshape(-1, 1)
+            K = sdpap.SymCone(f=red.free)
+            J = sdpap.SymCone(f=red.eq_rows, l=red.nonneg, s=tuple(red.sizes))
+        elif form == "gram":
             A = sp.hstack([program.A_eq.T, program.A_ineq.T, F.T], format="csc")
             b = program.c.reshape(-1, 1)
             c = np.concatenate([-program.b_eq, program.b_ineq, f0]).reshape(-1, 1)
@@ -91,7 +109,7 @@ class SDPABackend(Backend):
             K = sdpap.SymCone(f=program.n)
             J = sdpap.SymCone(f=p, l=q, s=sizes)
         else:
-            raise ValueError(f"unknown form {form!r}: use 'moment' or 'gram'")
+            raise ValueError(f"unknown form {form!r}: use 'moment', 'gram' or 'reduced'")
         opt = {
             "print": "display" if options.verbose else "no",
             "numThreads": min(os.cpu_count() or 1, 4),
@@ -120,6 +138,8 @@ class SDPABackend(Backend):
         rel_gap = gap / max(1.0, abs(float(sdpainfo.get("primalObj", np.nan))))
         if phase == "pdFEAS" and rel_gap <= max(ACCEPT_GAP, options.tol or 0.0):
             status = "optimal"
+        if status is None and red is not None:
+            status = "solver_error"
         if status is None:
             # ``phase`` is SDPA's own, and SDPA always solves the SeDuMi standard form: the
             # Gram (SOS) side in both forms (sdpap converts the moment form with clp_toLMI and
@@ -151,7 +171,10 @@ class SDPABackend(Backend):
             raw={"phasevalue": phase, "form": form, "sdpainfo": dict(sdpainfo)},
         )
         if status in ("optimal", "inaccurate", "iteration_limit"):
-            if form == "gram":
+            if red is not None:
+                res.mu, res.z, res.X = recover_dual(red, program, x)
+                res.y = recover_moments(red, program, y)
+            elif form == "gram":
                 res.mu, res.z = x[:p], x[p : p + q]
                 res.X = split_full_blocks(x[p + q :], list(sizes))
                 res.y = -y
