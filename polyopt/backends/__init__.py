@@ -8,6 +8,7 @@ from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend
 from .highs_backend import HighsBackend
 from .lowrank_backend import LowRankBackend
+from .reduced import fully_reducible
 from .scs_backend import SCSBackend
 from .sdpa_backend import SDPABackend
 
@@ -49,7 +50,7 @@ def default_solver(program: ConicProgram) -> str:
     largest = max(program.block_sizes, default=0)
     if largest <= CLARABEL_MAX_BLOCK:
         return "clarabel"
-    if program.n + 1 <= SDPA_MAX_MOMENTS:
+    if program.n + 1 <= SDPA_MAX_MOMENTS or fully_reducible(program):
         return "sdpa"
     return "scs"
 

@@ -59,6 +59,13 @@ def _full_expand(size: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(size * size, i.size))
 
 
+def fully_reducible(program: ConicProgram) -> bool:
+    """True when the largest block is a plain moment matrix holding every moment (Shor-type
+    relaxations): the reduced form then has no equality left and suits SDPA best."""
+    red = reduce_program(program)
+    return red is not None and red.eq_rows == 0
+
+
 def reduce_program(program: ConicProgram) -> Reduced | None:
     """The reduced data, or None when no block qualifies (see the module docstring)."""
     if not program.block_sizes:

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .fullvec import full_psd_operator, split_full_blocks
-from .reduced import recover_dual, recover_moments, reduce_program
+from .reduced import fully_reducible, recover_dual, recover_moments, reduce_program
 
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
 #: such a solution counts as optimal when the relative duality gap is below this.
@@ -69,9 +69,9 @@ class SDPABackend(Backend):
     forms = ("moment", "gram", "reduced")
 
     def choose_form(self, program: ConicProgram) -> str:
-        """``"reduced"`` when the largest block is a plain moment matrix of side >= 40 (one
-        Schur row per dual variable instead of one per moment), else ``"gram"``."""
-        if max(program.block_sizes, default=0) >= 40 and reduce_program(program) is not None:
+        """``"reduced"`` when the largest block is a plain moment matrix holding every moment
+        (one Schur row per dual variable instead of one per moment), else ``"gram"``."""
+        if fully_reducible(program):
             return "reduced"
         return "gram"
 
