@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from ..conic import ConicProgram
 from ..monomials import lower_triangle
@@ -47,6 +48,8 @@ class Reduced:
     left_moments: np.ndarray  # moments whose Gram equality stays
     G: sp.csr_matrix  # n x free: A_eq^T mu + A_ineq^T z + sum_small A_k^*(X_k)
     weights: np.ndarray  # w_r of the big block's triangle
+    T: sp.csr_matrix | None = None  # x = x0 + T xi after eliminating the equalities
+    x0: np.ndarray | None = None
 
 
 def _full_expand(size: int) -> sp.csr_matrix:
@@ -63,7 +66,7 @@ def fully_reducible(program: ConicProgram) -> bool:
     """True when the largest block is a plain moment matrix holding every moment (Shor-type
     relaxations): the reduced form then has no equality left and suits SDPA best."""
     red = reduce_program(program)
-    return red is not None and red.eq_rows == 0
+    return red is not None and (red.eq_rows == 0 or eliminate_equalities(red).eq_rows == 0)
 
 
 def reduce_program(program: ConicProgram) -> Reduced | None:
@@ -181,6 +184,77 @@ def reduce_program(program: ConicProgram) -> Reduced | None:
     )
 
 
+MAX_COMPONENT = 2000
+"""Largest group of coupled variables whose equalities are eliminated by a dense SVD."""
+
+
+def eliminate_equalities(red: Reduced) -> Reduced:
+    """Remove the leftover equalities ``E x = e`` by parametrizing their solutions
+    ``x = x0 + T xi``, one connected group of coupled variables at a time (the groups are
+    small for clique-structured relaxations). Returns ``red`` unchanged when a group is too
+    large."""
+    m = red.eq_rows
+    if m == 0:
+        return red
+    A = red.A.tocsr()
+    E, e = A[:m], red.b[:m]
+    nx = red.free
+    touched = np.unique(E.indices)
+    adj = (E.T @ E).tocsr()
+    ncomp, label = connected_components(adj, directed=False)
+    comp_of_row = label[E.indices[E.indptr[:-1]]]
+    x0 = np.zeros(nx)
+    rows_T, cols_T, vals_T = [], [], []
+    free_mask = np.ones(nx, dtype=bool)
+    free_mask[touched] = False
+    keep = np.flatnonzero(free_mask)
+    rows_T.append(keep)
+    cols_T.append(np.arange(keep.size))
+    vals_T.append(np.ones(keep.size))
+    ncol = keep.size
+    order_rows = np.argsort(comp_of_row, kind="stable")
+    starts = np.searchsorted(comp_of_row[order_rows], np.arange(ncomp + 1))
+    comp_cols = {}
+    for c in np.unique(label[touched]):
+        comp_cols[c] = []
+    for col in touched:
+        comp_cols[label[col]].append(col)
+    for c, cols in comp_cols.items():
+        cols = np.array(cols)
+        if cols.size > MAX_COMPONENT:
+            return red
+        rows = order_rows[starts[c] : starts[c + 1]]
+        Ec = E[rows][:, cols].toarray()
+        U, sv, Vt = np.linalg.svd(Ec, full_matrices=True)
+        rank = int(np.sum(sv > 1e-12 * max(sv.max(initial=0.0), 1.0)))
+        x0[cols] = Vt[:rank].T @ ((U[:, :rank].T @ e[rows]) / sv[:rank])
+        N = Vt[rank:].T
+        if N.shape[1]:
+            r_idx, c_idx = np.nonzero(np.abs(N) > 0)
+            rows_T.append(cols[r_idx])
+            cols_T.append(ncol + c_idx)
+            vals_T.append(N[r_idx, c_idx])
+            ncol += N.shape[1]
+    T = sp.csr_matrix(
+        (np.concatenate(vals_T), (np.concatenate(rows_T), np.concatenate(cols_T))),
+        shape=(nx, ncol),
+    )
+    rest = A[m:]
+    red.A = (rest @ T).tocsc()
+    red.b = red.b[m:] - rest @ x0
+    red.const = red.const + float(red.c @ x0)
+    red.c = T.T @ red.c
+    red.free = ncol
+    red.eq_rows = 0
+    red.T, red.x0 = T, x0
+    return red
+
+
+def expand(red: Reduced, xi: np.ndarray) -> np.ndarray:
+    """The reduced variables ``x`` from the solver's ``xi``."""
+    return xi if red.T is None else red.x0 + red.T @ xi
+
+
 def recover_dual(red: Reduced, program: ConicProgram, x: np.ndarray) -> tuple:
     """``(mu, z, X)`` of the Gram form from the reduced solution ``x``."""
     p, q = red.p, red.q
@@ -201,7 +275,8 @@ def recover_dual(red: Reduced, program: ConicProgram, x: np.ndarray) -> tuple:
         red.owned_rows
     ]
     nf = red.const_rows.size
-    tri[red.const_rows] = x[red.free - nf :]
+    nx = red.G.shape[1]
+    tri[red.const_rows] = x[nx - nf :]
     M = np.zeros((s, s))
     M[i, j] = tri
     M[j, i] = tri
@@ -215,6 +290,7 @@ def recover_moments(red: Reduced, program: ConicProgram, ydual: np.ndarray) -> n
     n = program.n
     y = np.zeros(n)
     pos = red.eq_rows + red.nonneg + sum(s * s for s in red.sizes[:-1])
+    # after elimination the leftover moments have no dual left: they are reported as 0
     s = red.sizes[-1]
     Y = np.asarray(ydual[pos : pos + s * s]).reshape(s, s, order="F")
     Y = 0.5 * (Y + Y.T)
@@ -225,5 +301,6 @@ def recover_moments(red: Reduced, program: ConicProgram, ydual: np.ndarray) -> n
     if const.size and abs(tri[const[0]]) > 0:
         scale = program.b_psd[program.triangle_offsets[red.big] + const[0]] / tri[const[0]]
     y[red.owned_moments] = scale * tri[red.owned_rows]
-    y[red.left_moments] = -scale * np.asarray(ydual[: red.eq_rows])
+    if red.T is None:
+        y[red.left_moments] = -scale * np.asarray(ydual[: red.eq_rows])
     return y

@@ -18,7 +18,14 @@ import scipy.sparse as sp
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .fullvec import full_psd_operator, split_full_blocks
-from .reduced import fully_reducible, recover_dual, recover_moments, reduce_program
+from .reduced import (
+    eliminate_equalities,
+    expand,
+    fully_reducible,
+    recover_dual,
+    recover_moments,
+    reduce_program,
+)
 
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
 #: such a solution counts as optimal when the relative duality gap is below this.
@@ -88,6 +95,8 @@ class SDPABackend(Backend):
         red = None
         if form == "reduced":
             red = reduce_program(program)
+            if red is not None:
+                red = eliminate_equalities(red)
             if red is None:
                 raise ValueError(
                     "form='reduced' needs a PSD block that is a plain moment matrix (each entry "
@@ -172,7 +181,7 @@ class SDPABackend(Backend):
         )
         if status in ("optimal", "inaccurate", "iteration_limit"):
             if red is not None:
-                res.mu, res.z, res.X = recover_dual(red, program, x)
+                res.mu, res.z, res.X = recover_dual(red, program, expand(red, x))
                 res.y = recover_moments(red, program, y)
             elif form == "gram":
                 res.mu, res.z = x[:p], x[p : p + q]

@@ -1,0 +1,140 @@
+"""Command line: ``lipschitz demo`` and ``lipschitz bound MODEL`` (also ``python -m lipschitz``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from .lower import lower_bound
+from .network import ReLUNetwork
+from .random_nets import random_network
+from .upper import upper_bound
+
+
+def load_model(path: str) -> ReLUNetwork:
+    """A network from an ONNX file or an ``.npz`` with arrays ``W0, b0, W1, b1, ...``
+    (weights of shape (out, in), the last pair the output layer)."""
+    if path.endswith(".onnx"):
+        return ReLUNetwork.from_onnx(path)
+    if path.endswith(".npz"):
+        data = np.load(path)
+        k = 0
+        weights, biases = [], []
+        while f"W{k}" in data:
+            if f"b{k}" not in data:
+                raise ValueError(f"{path}: W{k} has no matching b{k}")
+            weights.append(data[f"W{k}"])
+            biases.append(data[f"b{k}"])
+            k += 1
+        if not weights:
+            raise ValueError(f"{path}: no arrays named W0, b0, W1, b1, ...")
+        return ReLUNetwork.from_numpy(weights, biases)
+    raise ValueError(f"unsupported model file {path!r}: use .onnx or .npz (W0, b0, W1, b1, ...)")
+
+
+def _output(text: str | None) -> Any:
+    if text is None:
+        return None
+    parts = [int(v) for v in text.split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _record(b) -> dict[str, Any]:
+    value = float(b.value)
+    return {
+        "value": value if np.isfinite(value) else None,
+        "kind": b.kind,
+        "method": b.method,
+        "status": b.status,
+        "sound": b.sound,
+        "seconds": b.seconds,
+        "norm": b.norm,
+        "neurons": b.neurons,
+        "sizes": b.sizes,
+    }
+
+
+def demo() -> None:
+    """Bounds of a small random network by every method, global and local."""
+    net = random_network((6, 12), seed=0)
+    print(f"Lipschitz bounds of {net} (L-inf input norm, scalar output)\n")
+    print(f"{'domain':>14} {'method':>8} {'bound':>9} {'seconds':>8} {'unstable':>9} {'sound':>6}")
+    for label, dom in (("global (r=10)", "global"), ("local (r=0.1)", (np.zeros(6), 0.1))):
+        rows = [
+            upper_bound(net, method="naive", domain=dom),
+            upper_bound(net, method="fastlip", domain=dom),
+            upper_bound(net, method="shor", domain=dom),
+            upper_bound(net, order=2, domain=dom),
+            lower_bound(net, domain=dom),
+        ]
+        for b in rows:
+            name = b.method if b.kind == "upper" else "lower"
+            print(
+                f"{label:>14} {name:>8} {b.value:9.4f} {b.seconds:8.3f} {b.unstable:9d} "
+                f"{str(b.sound):>6}"
+            )
+    print("\nEvery upper bound is >= the lower bound (the dual norm of an actual gradient).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="lipschitz", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="bounds of a small random network by every method")
+    bp = sub.add_parser("bound", help="bound the Lipschitz constant of a network file")
+    bp.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
+    bp.add_argument("--method", default="hr", choices=["hr", "shor", "naive", "fastlip", "lower"])
+    bp.add_argument("--order", type=int, default=None, help="HR order (1 or 2; default 2)")
+    bp.add_argument("--norm", default="inf", help="input norm: inf, 1 or 2")
+    bp.add_argument(
+        "--radius",
+        type=float,
+        default=None,
+        help="box radius around --center (default: the global box, radius 10)",
+    )
+    bp.add_argument("--center", default=None, help="comma-separated center (default 0)")
+    bp.add_argument("--output", default=None, help="logit i, or i,r for f_i - f_r")
+    bp.add_argument("--solver", default=None)
+    bp.add_argument("--json", action="store_true", help="print a JSON record")
+    args = ap.parse_args(argv)
+    if args.command == "demo":
+        demo()
+        return 0
+    try:
+        net = load_model(args.model)
+        domain: Any = "global"
+        if args.radius is not None or args.center is not None:
+            center = (
+                np.zeros(net.input_dim)
+                if args.center is None
+                else np.array([float(v) for v in args.center.split(",")])
+            )
+            domain = (center, 10.0 if args.radius is None else args.radius)
+        out = _output(args.output)
+        if args.method == "lower":
+            b = lower_bound(net, norm=args.norm, domain=domain, output=out)
+        else:
+            b = upper_bound(
+                net,
+                order=args.order,
+                method=args.method,
+                norm=args.norm,
+                domain=domain,
+                output=out,
+                solver=args.solver,
+            )
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"lipschitz: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(_record(b)))
+    else:
+        print(b)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
