@@ -24,6 +24,10 @@ unstable ``z`` are added inside the neuron's clique: ``z >= l (1 - u)``, ``z <= 
 activations, ``a = u z``, ``a <= h u``, ``a <= z - l (1 - u)``; and ``s (u - 1) = 0``,
 ``lo u <= s <= hi u`` for lifted variables. They never cut off a feasible point, so the bound
 stays valid; ``cuts=False`` gives the paper's formulation plus the variable intervals.
+
+``substitute=True`` (used for the first-order relaxations) replaces every ``z`` by its affine
+expression instead of a variable with a squared equality: the same first-order relaxation with
+a smaller moment matrix.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from polyopt.algebra import Polynomial, Variable
 
 from .network import ReLUNetwork
 from .spec import Box
+
+DENSE_BOX_LIMIT = 256
+"""With ``substitute=True``, ``(z - l)(h - z) >= 0`` is kept up to this many variables in z."""
 
 STABILITY_MARGIN = 1e-9
 """Relative margin: a neuron is stable only if its interval bound clears 0 by this much."""
@@ -146,8 +153,23 @@ def stability(net: ReLUNetwork, box: Box) -> tuple[list, list[np.ndarray], list[
     return bounds, active, inactive
 
 
-def build_lcep(net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool = True) -> LCEP:
-    """The lifted LCEP of ``c . net`` on ``box`` for the input norm ``norm``."""
+def build_lcep(
+    net: ReLUNetwork,
+    box: Box,
+    norm: str,
+    c: np.ndarray,
+    cuts: bool = True,
+    substitute: bool = False,
+) -> LCEP:
+    """The lifted LCEP of ``c . net`` on ``box`` for the input norm ``norm``.
+
+    ``substitute=True`` creates no ``z`` variables: every ``z`` is replaced by its affine
+    expression ``W_k a_{k-1} + b_k`` (for first-order relaxations this is the same relaxation
+    without the dense squared equalities, whose null space it removes); the redundant linear
+    bounds ``l <= z <= h`` are then implied by the other variables' bounds and omitted, and
+    the quadratic ``(z - l)(h - z) >= 0`` is kept when ``z`` involves at most
+    :data:`DENSE_BOX_LIMIT` variables.
+    """
     L = net.depth
     n0 = net.input_dim
     bounds, active, inactive = stability(net, box)
@@ -187,7 +209,8 @@ def build_lcep(net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool 
         u_k, z_k, y_k, s_k = {}, {}, {}, {}
         for j in idx:
             u_k[j] = B.new(f"u{k + 1}_{j + 1}", 0.0, 1.0)
-            z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j], zh[j])
+            if not substitute:
+                z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j], zh[j])
             if k < L - 1:
                 y_k[j] = B.new(f"y{k + 1}_{j + 1}", 0.0, max(zh[j], 0.0))
             if need_s[k][j]:
@@ -241,18 +264,25 @@ def build_lcep(net: ReLUNetwork, box: Box, norm: str, c: np.ndarray, cuts: bool 
         act = np.zeros((Ws[k].shape[0], N + 1))
         act[active[k]] = E[active[k]]
         for j, ui in us[k].items():
-            zi = zs[k][j]
-            u, z = B.vars[ui], B.vars[zi]
+            u = B.vars[ui]
             l_, h_ = float(zl[j]), float(zh[j])
-            e = E[j].copy()
-            e[zi] -= 1.0
-            add(B.square(e) == 0, is_bad=True)
+            if substitute:
+                z = B.affine(E[j])
+                clique = [ui]
+            else:
+                zi = zs[k][j]
+                z = B.vars[zi]
+                e = E[j].copy()
+                e[zi] -= 1.0
+                add(B.square(e) == 0, is_bad=True)
+                clique = [ui, zi]
             add(u * (u - 1) == 0)
             add((u - 0.5) * z >= 0)
-            add(z - l_ >= 0)
-            add(h_ - z >= 0)
-            add((z - l_) * (h_ - z) >= 0)
-            clique = [ui, zi]
+            if not substitute:
+                add(z - l_ >= 0)
+                add(h_ - z >= 0)
+            if not substitute or np.count_nonzero(E[j, :N]) <= DENSE_BOX_LIMIT:
+                add((z - l_) * (h_ - z) >= 0)
             if cuts:
                 add(z - l_ * (1 - u) >= 0)
                 add(h_ * u - z >= 0)

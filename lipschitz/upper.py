@@ -132,7 +132,8 @@ def _sdp_bound(
     net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
 ) -> LipschitzBound:
     name = "shor" if method == "shor" else f"hr-{order}"
-    lcep = build_lcep(net, box, norm, c, cuts=cuts)
+    # first-order relaxations: z substituted (same relaxation, no dense null space)
+    lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not (method == "hr" and order == 2))
     neurons = _neurons(lcep.counts)
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
         value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)

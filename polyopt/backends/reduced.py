@@ -48,6 +48,12 @@ class Reduced:
     left_moments: np.ndarray  # moments whose Gram equality stays
     G: sp.csr_matrix  # n x free: A_eq^T mu + A_ineq^T z + sum_small A_k^*(X_k)
     weights: np.ndarray  # w_r of the big block's triangle
+
+    @property
+    def ones(self) -> int:
+        """Number of 1 x 1 small blocks (listed first)."""
+        return sum(1 for s in self.sizes[:-1] if s == 1)
+
     T: sp.csr_matrix | None = None  # x = x0 + T xi after eliminating the equalities
     x0: np.ndarray | None = None
 
@@ -63,10 +69,22 @@ def _full_expand(size: int) -> sp.csr_matrix:
 
 
 def fully_reducible(program: ConicProgram) -> bool:
-    """True when the largest block is a plain moment matrix holding every moment (Shor-type
-    relaxations): the reduced form then has no equality left and suits SDPA best."""
+    """True when the largest block is a plain moment matrix and every remaining equality can be
+    eliminated: the reduced form then suits SDPA best."""
+    red = reduced_form(program)
+    return red is not None and red.eq_rows == 0
+
+
+def reduced_form(program: ConicProgram) -> Reduced | None:
+    """:func:`reduce_program` then :func:`eliminate_equalities`, computed once per program."""
+    cached = getattr(program, "_reduced_form", False)
+    if cached is not False:
+        return cached
     red = reduce_program(program)
-    return red is not None and (red.eq_rows == 0 or eliminate_equalities(red).eq_rows == 0)
+    if red is not None:
+        red = eliminate_equalities(red)
+    program._reduced_form = red  # type: ignore[attr-defined]
+    return red
 
 
 def reduce_program(program: ConicProgram) -> Reduced | None:
@@ -92,7 +110,11 @@ def reduce_program(program: ConicProgram) -> Reduced | None:
     const_rows = np.flatnonzero(nnz == 0)
     n = program.n
     p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
-    small = [k for k in range(len(program.block_sizes)) if k != big]
+    # 1 x 1 blocks first: the solver takes them as a nonnegative (LP) cone
+    small = sorted(
+        (k for k in range(len(program.block_sizes)) if k != big),
+        key=lambda k: program.block_sizes[k] != 1,
+    )
     small_sizes = [program.block_sizes[k] for k in small]
     tri = [s * (s + 1) // 2 for s in small_sizes]
     small_offsets = np.cumsum([0] + tri)

@@ -19,12 +19,11 @@ from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .fullvec import full_psd_operator, split_full_blocks
 from .reduced import (
-    eliminate_equalities,
     expand,
     fully_reducible,
     recover_dual,
     recover_moments,
-    reduce_program,
+    reduced_form,
 )
 
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
@@ -63,6 +62,20 @@ def _silenced_stdout():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _no_error_recalculation():
+    """sdpap recomputes feasibility errors after every solve (an ARPACK eigenvalue per
+    block, seconds on large blocks); polyopt computes its own certificate, so skip it."""
+    from sdpap import sdpaputils
+
+    saved = sdpaputils.get_primalerror, sdpaputils.get_dualerror
+    sdpaputils.get_primalerror = sdpaputils.get_dualerror = lambda *args: None
+    try:
+        yield
+    finally:
+        sdpaputils.get_primalerror, sdpaputils.get_dualerror = saved
+
+
 class SDPABackend(Backend):
     name = "sdpa"
 
@@ -94,9 +107,7 @@ class SDPABackend(Backend):
         sizes = tuple(int(s) for s in program.block_sizes)
         red = None
         if form == "reduced":
-            red = reduce_program(program)
-            if red is not None:
-                red = eliminate_equalities(red)
+            red = reduced_form(program)
             if red is None:
                 raise ValueError(
                     "form='reduced' needs a PSD block that is a plain moment matrix (each entry "
@@ -104,7 +115,9 @@ class SDPABackend(Backend):
                 )
             A, b, c = red.A, red.b.reshape(-1, 1), red.c.reshape(-1, 1)
             K = sdpap.SymCone(f=red.free)
-            J = sdpap.SymCone(f=red.eq_rows, l=red.nonneg, s=tuple(red.sizes))
+            J = sdpap.SymCone(
+                f=red.eq_rows, l=red.nonneg + red.ones, s=tuple(red.sizes[red.ones :])
+            )
         elif form == "gram":
             A = sp.hstack([program.A_eq.T, program.A_ineq.T, F.T], format="csc")
             b = program.c.reshape(-1, 1)
@@ -133,7 +146,7 @@ class SDPABackend(Backend):
         opt.update(options.extra)
         t0 = time.perf_counter()
         quiet = contextlib.nullcontext() if options.verbose else _silenced_stdout()
-        with quiet:
+        with quiet, _no_error_recalculation():
             x, y, info, timeinfo, sdpainfo = sdpap.solve(
                 A, sp.csc_matrix(b), sp.csc_matrix(c), K, J, opt
             )
