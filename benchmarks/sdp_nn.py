@@ -16,8 +16,6 @@ import argparse
 import resource
 import time
 
-import numpy as np
-
 import lipschitz as lp
 
 PUBLISHED = {
