@@ -1,0 +1,87 @@
+"""The ``lipschitz`` command line: demo, bound on .npz and .onnx files, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import lipschitz as lp
+from lipschitz.cli import main
+
+
+def save_npz(path, net):
+    arrays = {}
+    for k, (W, b) in enumerate(zip(net.weights, net.biases)):
+        arrays[f"W{k}"], arrays[f"b{k}"] = W, b
+    np.savez(path, **arrays)
+
+
+def test_bound_npz_json_matches_library(tmp_path, capsys):
+    net = lp.random_network((3, 4), seed=1)
+    path = tmp_path / "net.npz"
+    save_npz(path, net)
+    assert main(["bound", str(path), "--method", "fastlip", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["value"] == pytest.approx(lp.upper_bound(net, method="fastlip").value, rel=1e-12)
+    assert rec["kind"] == "upper" and rec["sound"] is True
+    assert main(["bound", str(path), "--method", "lower", "--radius", "0.5", "--json"]) == 0
+    low = json.loads(capsys.readouterr().out)
+    assert low["kind"] == "lower" and 0 < low["value"] <= rec["value"]
+
+
+def test_bound_onnx_hr2_local(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    net = lp.random_network((2, 3), outputs=2, seed=4)
+    model = net.to_torch()
+    path = tmp_path / "net.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 2, dtype=torch.float64),), str(path), dynamo=False)
+    args = [
+        "bound",
+        str(path),
+        "--order",
+        "2",
+        "--center",
+        "0.1,0.2",
+        "--radius",
+        "0.5",
+        "--output",
+        "0,1",
+        "--json",
+    ]
+    assert main(args) == 0
+    rec = json.loads(capsys.readouterr().out)
+    ref = lp.upper_bound(net, order=2, domain=([0.1, 0.2], 0.5), output=(0, 1))
+    assert rec["value"] == pytest.approx(ref.value, rel=1e-6)
+    assert rec["method"] == "hr-2"
+
+
+def test_bad_inputs_exit_2(tmp_path, capsys):
+    assert main(["bound", str(tmp_path / "missing.onnx")]) == 2
+    assert "error" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("x")
+    assert main(["bound", str(bad)]) == 2
+    assert "unsupported model file" in capsys.readouterr().err
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, X=np.zeros(2))
+    assert main(["bound", str(empty)]) == 2
+    assert "W0" in capsys.readouterr().err
+    net = lp.random_network((3, 4), outputs=3, seed=1)
+    path = tmp_path / "multi.npz"
+    save_npz(path, net)
+    assert main(["bound", str(path), "--method", "naive"]) == 2  # 3 outputs, no --output
+    assert "outputs" in capsys.readouterr().err
+
+
+def test_demo_prints_every_method(capsys):
+    main(["demo"])
+    out = capsys.readouterr().out
+    for word in ("naive", "fastlip", "shor", "hr-2", "lower", "global", "local"):
+        assert word in out
