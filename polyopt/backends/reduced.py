@@ -123,10 +123,12 @@ def reduce_program(program: ConicProgram) -> Reduced | None:
 
     # G: the dual contributions to each moment's Gram equality, as a map from x
     parts = [program.A_eq.T.tocsr(), program.A_ineq.T.tocsr()]
-    for k, s in zip(small, small_sizes):
-        i, j = lower_triangle(s)
-        w = np.where(i == j, 1.0, 2.0)
-        parts.append((program.A_psd[off[k] : off[k + 1]].T @ sp.diags(w)).tocsr())
+    if small:
+        rows = np.concatenate([np.arange(off[k], off[k + 1]) for k in small])
+        w = np.concatenate(
+            [np.where(np.equal(*lower_triangle(sz)), 1.0, 2.0) for sz in small_sizes]
+        )
+        parts.append((sp.diags(w) @ program.A_psd[rows]).T.tocsr())
     parts.append(sp.csr_matrix((n, nfree_k)))
     G = sp.hstack(parts, format="csr")
 
@@ -156,9 +158,8 @@ def reduce_program(program: ConicProgram) -> Reduced | None:
         blocks_A.append(_full_expand(s) @ T)
         blocks_b.append(np.zeros(s * s))
     # big block triangle: owned rows (c_alpha - G_alpha x) / w_r, constant rows free entries
-    Tb = sp.lil_matrix((i.size, nx))
     tb = np.zeros(i.size)
-    Go = G[moments].multiply(-1.0 / weights[owned_rows][:, None]).tocsr()
+    Go = (sp.diags(-1.0 / weights[owned_rows]) @ G[moments]).tocsr()
     Tb = sp.vstack([Go, sp.csr_matrix((const_rows.size, nx))], format="csr")
     order = np.concatenate([owned_rows, const_rows])
     perm = sp.csr_matrix(
