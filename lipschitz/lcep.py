@@ -146,10 +146,15 @@ def stability(net: ReLUNetwork, box: Box) -> tuple[list, list[np.ndarray], list[
     """Interval bounds and the active / inactive masks per hidden layer."""
     bounds = net.interval_bounds(box)
     active, inactive = [], []
-    for lo, hi in bounds:
-        margin = STABILITY_MARGIN * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
+    # the margin scales with the sum of the magnitudes of the terms (not with the result),
+    # so that cancellation in floating point cannot make an unstable neuron look stable
+    mag = np.maximum(np.abs(box.lower), np.abs(box.upper))
+    for (lo, hi), W, b in zip(bounds, net.weights, net.biases):
+        terms = np.abs(W) @ mag + np.abs(b)
+        margin = STABILITY_MARGIN * (1.0 + terms)
         active.append(lo > margin)
         inactive.append(hi < -margin)
+        mag = np.maximum(np.maximum(lo, 0.0), np.maximum(hi, 0.0))
     return bounds, active, inactive
 
 

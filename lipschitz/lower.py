@@ -30,11 +30,18 @@ def _backward(net: ReLUNetwork, X: np.ndarray, c: np.ndarray):
     return zs, masks, backs, b
 
 
-def _interior(zs: list[np.ndarray]) -> np.ndarray:
-    """Points where no pre-activation is 0: the gradient there is the network's derivative."""
+def _interior(net: ReLUNetwork, zs: list[np.ndarray]) -> np.ndarray:
+    """Points where no pre-activation that varies with x is 0: there the chain-rule gradient
+    is the network's derivative. A neuron whose weights reach only locally constant inputs
+    (all zero in layer 1, only inactive neurons below) has a constant pre-activation there
+    and may be 0 without harm (ReLU'(0) = 0 is then its true derivative)."""
     ok = np.ones(zs[0].shape[0], dtype=bool)
-    for z in zs:
-        ok &= np.all(z != 0, axis=1)
+    varying_in = np.ones((zs[0].shape[0], net.input_dim), dtype=bool)
+    for k, z in enumerate(zs):
+        W = net.weights[k]
+        varies = (varying_in.astype(float) @ (W != 0).T) > 0
+        ok &= ~np.any((z == 0) & varies, axis=1)
+        varying_in = varies & (z > 0)
     return ok
 
 
@@ -65,7 +72,7 @@ def sample_gradients(
     for start in range(0, n, batch):
         X = box.sample(min(batch, n - start), rng)
         zs, _, _, g = _backward(net, X, c)
-        vals.append(np.where(_interior(zs), dual_norm(g, norm), -np.inf))
+        vals.append(np.where(_interior(net, zs), dual_norm(g, norm), -np.inf))
         pts.append(X)
     return np.concatenate(vals), np.vstack(pts)
 
@@ -86,7 +93,7 @@ def region_search(
     best_val, best_x = -np.inf, X[0]
     for step in range(steps):
         zs, masks, backs, g = _backward(net, X, np.asarray(c, float))
-        vals = np.where(_interior(zs), dual_norm(g, norm), -np.inf)
+        vals = np.where(_interior(net, zs), dual_norm(g, norm), -np.inf)
         i = int(vals.argmax())
         if vals[i] > best_val:
             best_val, best_x = float(vals[i]), X[i].copy()

@@ -503,3 +503,11 @@ def test_box_rejects_bad_radius():
         Box(np.zeros(2), np.ones(3))
     with pytest.raises(ValueError, match="finite"):
         Box(np.array([0.0, np.nan]), 1.0)
+
+
+def test_lower_bound_with_a_neuron_constant_at_zero():
+    # the second hidden neuron has zero weights and bias: z = 0 everywhere, yet every point
+    # is a point of differentiability; exact constants: 3 (L-inf) and sqrt(5) (L2)
+    net = lipschitz.ReLUNetwork([[[1.0, 2.0], [0.0, 0.0]], [[1.0, 5.0]]], [[0.0, 0.0], [0.0]])
+    assert lower_bound(net, norm="inf", domain=([0.0, 0.0], 1.0)).value == pytest.approx(3.0)
+    assert lower_bound(net, norm="2", domain=([0.0, 0.0], 1.0)).value == pytest.approx(np.sqrt(5.0))

@@ -72,3 +72,12 @@ def test_dense_order2_is_not_reducible_and_reduced_form_says_so():
     assert reduce_program(program) is None  # M_2 repeats moments (x1*x2 at two entries)
     with pytest.raises(ValueError, match="plain moment matrix"):
         prob.solve(order=2, solver="sdpa", form="reduced")
+
+
+def test_hr2_is_not_chosen_for_the_reduced_form_by_default():
+    n = 6
+    x = po.variables("x", n)
+    obj = po.polysum([x[i] * x[i + 1] for i in range(n - 1)])
+    cons = [1 - x[i] ** 2 >= 0 for i in range(n)] + [3 - (x**2).sum() >= 0]
+    program = relax(po.Problem(minimize=obj, constraints=cons), 2, "nearly", True).program
+    assert not fully_reducible(program)

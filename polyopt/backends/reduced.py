@@ -69,10 +69,12 @@ def _full_expand(size: int) -> sp.csr_matrix:
 
 
 def fully_reducible(program: ConicProgram) -> bool:
-    """True when the largest block is a plain moment matrix and every remaining equality can be
-    eliminated: the reduced form then suits SDPA best."""
+    """True when the largest block is a plain moment matrix holding every moment (Shor-type
+    relaxations): the reduced form then leaves no equality and suits SDPA best. (With
+    leftover equalities, as in HR-d, their elimination can leave directions of zero objective
+    that make SDPA's Schur complement singular; the reduced form stays available by name.)"""
     red = reduced_form(program)
-    return red is not None and red.eq_rows == 0
+    return red is not None and red.eq_rows == 0 and red.T is None
 
 
 def reduced_form(program: ConicProgram) -> Reduced | None:
@@ -225,6 +227,9 @@ def eliminate_equalities(red: Reduced) -> Reduced:
     touched = np.unique(E.indices)
     adj = (E.T @ E).tocsr()
     ncomp, label = connected_components(adj, directed=False)
+    nnz_rows = np.diff(E.indptr)
+    if np.any(nnz_rows == 0):
+        return red  # an equality with no variable: leave it to the solver
     comp_of_row = label[E.indices[E.indptr[:-1]]]
     x0 = np.zeros(nx)
     rows_T, cols_T, vals_T = [], [], []
@@ -251,6 +256,8 @@ def eliminate_equalities(red: Reduced) -> Reduced:
         U, sv, Vt = np.linalg.svd(Ec, full_matrices=True)
         rank = int(np.sum(sv > 1e-12 * max(sv.max(initial=0.0), 1.0)))
         x0[cols] = Vt[:rank].T @ ((U[:, :rank].T @ e[rows]) / sv[:rank])
+        if np.linalg.norm(Ec @ x0[cols] - e[rows]) > 1e-9 * (1.0 + np.linalg.norm(e[rows])):
+            return red  # inconsistent equalities: leave them to the solver
         N = Vt[rank:].T
         if N.shape[1]:
             r_idx, c_idx = np.nonzero(np.abs(N) > 0)
