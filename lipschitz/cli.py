@@ -72,11 +72,12 @@ def demo() -> None:
             lower_bound(net, domain=dom),
         ]
         for b in rows:
+            if b.kind == "upper":
+                unstable, sound = str(b.unstable), str(b.sound)
+            else:
+                unstable, sound = "-", "-"
             name = b.method if b.kind == "upper" else "lower"
-            print(
-                f"{label:>14} {name:>8} {b.value:9.4f} {b.seconds:8.3f} {b.unstable:9d} "
-                f"{str(b.sound):>6}"
-            )
+            print(f"{label:>14} {name:>8} {b.value:9.4f} {b.seconds:8.3f} {unstable:>9} {sound:>6}")
     print("\nEvery upper bound is >= the lower bound (the dual norm of an actual gradient).")
 
 
