@@ -13,6 +13,8 @@ from .result import LipschitzBound
 from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
 
 UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
+FALLBACK_SOLVERS = ("clarabel", "sdpa")
+"""Tried in turn when the default solver returns no certified bound (``info["attempts"]``)."""
 FLOAT_SAFETY = 1e-12
 """Relative inflation of closed-form bounds, covering floating-point rounding."""
 
@@ -152,12 +154,26 @@ def _sdp_bound(
         "time_limit": time_limit,
         "solver_options": solver_options,
     }
-    if method == "hr" and order == 2:
-        r = lcep.problem.solve(
-            order=2, sparsity="nearly", cliques=lcep.cliques, bad=lcep.bad, **opts
-        )
-    else:
-        r = lcep.problem.solve(order=1, **opts)
+    relax_opts: dict[str, Any] = (
+        {"order": 2, "sparsity": "nearly", "cliques": lcep.cliques, "bad": lcep.bad}
+        if method == "hr" and order == 2
+        else {"order": 1}
+    )
+    r = lcep.problem.solve(**relax_opts, **opts)
+    attempts = [(r.solver, r.status)]
+    if solver is None and not (r.certified and np.isfinite(r.bound)):
+        # the default solver failed to certify a bound: try the others, keep the best
+        for other in FALLBACK_SOLVERS:
+            if other == r.solver or other in {a for a, _ in attempts}:
+                continue
+            if other == "clarabel" and max(r.sizes.get("largest_block", 0), 0) > 400:
+                continue  # Clarabel's dense cone blocks would not fit
+            alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other})
+            attempts.append((alt.solver, alt.status))
+            if alt.certified and np.isfinite(alt.bound):
+                if not (r.certified and np.isfinite(r.bound)) or alt.bound < r.bound:
+                    r = alt
+                break
     sizes = dict(r.sizes)
     sizes.update(
         variables=lcep.problem.nvars, constraints=len(lcep.problem.constraints), lifted=lcep.lifted
@@ -181,5 +197,6 @@ def _sdp_bound(
             "dual_value": r.dual_value,
             "primal_value": r.primal_value,
             "result": r,
+            "attempts": attempts,
         },
     )
