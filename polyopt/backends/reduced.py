@@ -15,6 +15,7 @@ of a QCQP with ``n`` variables and ``m`` constraints, ``m + 1`` rows instead of 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,7 @@ class Reduced:
     x0: np.ndarray | None = None
 
 
+@functools.lru_cache(maxsize=64)
 def _full_expand(size: int) -> sp.csr_matrix:
     """Triangle (column-major lower) -> full column-major vector of a symmetric block."""
     i, j = lower_triangle(size)
@@ -148,17 +150,20 @@ def reduce_program(program: ConicProgram) -> Reduced | None:
         format="csr",
     )
     blocks_A, blocks_b = [], []
-    for t_k, s, o in zip(tri, small_sizes, small_offsets[:-1]):
-        T = sp.hstack(
-            [
-                sp.csr_matrix((t_k, p + q + int(o))),
-                sp.identity(t_k, format="csr"),
-                sp.csr_matrix((t_k, nx - p - q - int(o) - t_k)),
-            ],
-            format="csr",
+    if small:  # every small block's triangle variables, expanded to full matrices at once
+        ntri = int(small_offsets[-1])
+        expand_all = sp.block_diag([_full_expand(sz) for sz in small_sizes], format="csr")
+        blocks_A.append(
+            sp.hstack(
+                [
+                    sp.csr_matrix((expand_all.shape[0], p + q)),
+                    expand_all,
+                    sp.csr_matrix((expand_all.shape[0], nx - p - q - ntri)),
+                ],
+                format="csr",
+            )
         )
-        blocks_A.append(_full_expand(s) @ T)
-        blocks_b.append(np.zeros(s * s))
+        blocks_b.append(np.zeros(expand_all.shape[0]))
     # big block triangle: owned rows (c_alpha - G_alpha x) / w_r, constant rows free entries
     tb = np.zeros(i.size)
     Go = (sp.diags(-1.0 / weights[owned_rows]) @ G[moments]).tocsr()
