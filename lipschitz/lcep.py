@@ -32,7 +32,7 @@ a smaller moment matrix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,6 +57,17 @@ class NeuronCounts:
     inactive: list[int]
     unstable: list[int]
 
+    @classmethod
+    def from_masks(cls, active: list[np.ndarray], inactive: list[np.ndarray]) -> NeuronCounts:
+        return cls(
+            [int(a.sum()) for a in active],
+            [int(i.sum()) for i in inactive],
+            [int((~(a | i)).sum()) for a, i in zip(active, inactive)],
+        )
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"active": self.active, "inactive": self.inactive, "unstable": self.unstable}
+
     @property
     def total_unstable(self) -> int:
         return int(sum(self.unstable))
@@ -75,7 +86,6 @@ class LCEP:
     bad: list[int]
     counts: NeuronCounts
     constant_gradient: np.ndarray | None = None
-    names: dict[str, list[int]] = field(default_factory=dict)
     lifted: int = 0
 
 
@@ -179,11 +189,7 @@ def build_lcep(
     n0 = net.input_dim
     bounds, active, inactive = stability(net, box)
     unstable = [~(a | i) for a, i in zip(active, inactive)]
-    counts = NeuronCounts(
-        [int(a.sum()) for a in active],
-        [int(i.sum()) for i in inactive],
-        [int(u.sum()) for u in unstable],
-    )
+    counts = NeuronCounts.from_masks(active, inactive)
     Ws = net.weights
     # which backward quantities are non-constant (decides where products must be lifted)
     g_out = Ws[-1].T @ c
@@ -344,18 +350,10 @@ def build_lcep(
         V = Vk
     grad = Ws[0].T @ V  # (n0, N + 1)
 
-    names = {
-        "x": xs,
-        "t": ts,
-        "u": [i for u in us for i in u.values()],
-        "z": [i for z in zs for i in z.values()],
-        "y": [i for y in ys for i in y.values()],
-        "s": [i for s in ss for i in s.values()],
-    }
     if not np.any(grad[:, :N]):
-        return LCEP(None, cliques, bad, counts, constant_gradient=grad[:, N], names=names)
+        return LCEP(None, cliques, bad, counts, constant_gradient=grad[:, N])
     rows_t = np.repeat(np.array(ts), N + 1)
     rows_v = np.tile(np.concatenate([np.arange(N), [-1]]), n0)
     objective = B.poly(np.column_stack([rows_t, rows_v]), grad.reshape(-1))
     problem = po.Problem(maximize=objective, constraints=cons, variables=B.vars)
-    return LCEP(problem, cliques, bad, counts, names=names, lifted=lifted)
+    return LCEP(problem, cliques, bad, counts, lifted=lifted)

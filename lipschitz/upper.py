@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .lcep import build_lcep, stability
+from .lcep import NeuronCounts, build_lcep, stability
 from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
@@ -17,10 +17,6 @@ FALLBACK_SOLVERS = ("clarabel", "sdpa")
 """Tried in turn when the default solver returns no certified bound (``info["attempts"]``)."""
 FLOAT_SAFETY = 1e-12
 """Relative inflation of closed-form bounds, covering floating-point rounding."""
-
-
-def _neurons(counts) -> dict[str, list[int]]:
-    return {"active": counts.active, "inactive": counts.inactive, "unstable": counts.unstable}
 
 
 def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
@@ -110,11 +106,7 @@ def upper_bound(
     box = resolve_domain(domain, net.input_dim)
     c = resolve_output(output, net.output_dim)
     _, active, inactive = stability(net, box)
-    neurons = {
-        "active": [int(a.sum()) for a in active],
-        "inactive": [int(i.sum()) for i in inactive],
-        "unstable": [int((~(a | i)).sum()) for a, i in zip(active, inactive)],
-    }
+    neurons = NeuronCounts.from_masks(active, inactive).as_dict()
     if method == "naive":
         value = naive_bound(net, c, norm)
         return LipschitzBound(
@@ -136,7 +128,7 @@ def _sdp_bound(
     name = "shor" if method == "shor" else f"hr-{order}"
     # first-order relaxations: z substituted (same relaxation, no dense null space)
     lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not (method == "hr" and order == 2))
-    neurons = _neurons(lcep.counts)
+    neurons = lcep.counts.as_dict()
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
         value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)
         return LipschitzBound(
