@@ -1,0 +1,287 @@
+"""Exact Lipschitz constants by mixed-integer programming (LipMIP) and its LP relaxation.
+
+``exact`` solves the program of :mod:`lipschitz.mip_encoding` with HiGHS (or SCIP). The value
+reported for an optimal solve is recomputed in floating point from the optimal activation
+pattern, and checked: an LP finds a point strictly inside that pattern's activation region,
+where the network's own gradient gives a lower bound (``lower``); ``upper`` is the solver's
+dual bound. A time limit (or a requested ``rel_gap``) returns the bracket
+``lower <= L <= upper`` with status ``"time_limit"`` (``"gap"``) and ``value = upper``: never a
+value presented as exact that the solver did not prove.
+
+``liplp`` is the LP relaxation of the same program (binaries in ``[0, 1]``), reported through a
+bound from the LP duals that holds in exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linprog
+
+from .lcep import NeuronCounts
+from .milp import solve_lp_certified, solve_milp
+from .mip_encoding import (
+    GradientMIP,
+    encode_gradient_norm,
+    resolve_output_norm,
+    tighten_bounds,
+)
+from .network import ReLUNetwork
+from .result import LipschitzBound
+from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+
+EXACT_REL_TOL = 1e-6
+"""An optimal solve whose bracket is wider than this (relative) is reported as ``"gap"``."""
+
+REGION_MARGIN = 1e-9
+
+
+@dataclass(repr=False)
+class ExactValue(LipschitzBound):
+    """An exact Lipschitz constant with the bracket ``lower <= L <= upper`` that proves it."""
+
+    lower: float = float("nan")
+    upper: float = float("nan")
+
+    @property
+    def gap(self) -> float:
+        return float((self.upper - self.lower) / max(abs(self.upper), 1e-300))
+
+    def __repr__(self) -> str:
+        return (
+            f"ExactValue({self.value:.6g}, bracket [{self.lower:.6g}, {self.upper:.6g}], "
+            f"status={self.status!r}, {self.seconds:.3g} s)"
+        )
+
+
+def _spec(net, norm, domain, output, output_norm):
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    norm = resolve_norm(norm)
+    if norm == "2":
+        raise ValueError(
+            "the MIP encoding needs a polyhedral dual norm: use norm='inf' or '1' "
+            "(for L2 use upper_bound / lower_bound)"
+        )
+    box = resolve_domain(domain, net.input_dim)
+    if output_norm is not None:
+        if output is not None:
+            raise ValueError("give either output= (a scalar functional) or output_norm=, not both")
+        return norm, box, None, resolve_output_norm(output_norm, net.output_dim)
+    return norm, box, resolve_output(output, net.output_dim), None
+
+
+def _pattern(enc: GradientMIP, xs: np.ndarray) -> list[np.ndarray]:
+    """The 0/1 activation pattern of a MIP solution (stable neurons from the intervals)."""
+    masks = []
+    for u, act in zip(enc.u, enc.active):
+        m = act.astype(float)
+        free = u >= 0
+        m[free] = np.round(xs[u[free]])
+        masks.append(m)
+    return masks
+
+
+def _jacobian(net: ReLUNetwork, masks: list[np.ndarray]) -> np.ndarray:
+    """``J^T`` of the pattern: ``(input_dim, output_dim)``."""
+    G = net.weights[-1].T
+    for k in range(net.depth - 1, -1, -1):
+        G = net.weights[k].T @ (masks[k][:, None] * G)
+    return G
+
+
+def _value(net, enc: GradientMIP, masks, xs, c, norm) -> tuple[float, np.ndarray]:
+    """The objective of a pattern, and the output functional attaining it."""
+    JT = _jacobian(net, masks)
+    if c is not None:
+        return float(dual_norm(JT @ c, norm)), c
+    if enc.vertices is not None:
+        cands = list(enc.vertices)
+    elif enc.t is not None:  # l1 output norm: the sign pattern of J t at the MIP's direction
+        cands = [np.sign(JT.T @ xs[enc.t])]
+    else:
+        cands = [xs[enc.w], np.sign(xs[enc.w])]
+    vals = [float(dual_norm(JT @ v, norm)) for v in cands]
+    best = int(np.argmax(vals))
+    return vals[best], cands[best]
+
+
+def _interior_point(net: ReLUNetwork, box: Box, masks) -> np.ndarray | None:
+    """A point strictly inside the pattern's activation region, or None if it has no
+    interior (margin LP as in the region enumeration)."""
+    n = net.input_dim
+    rows, offs = [], []
+    A, d = np.eye(n), np.zeros(n)
+    for k in range(net.depth):
+        Z = net.weights[k] @ A
+        z0 = net.weights[k] @ d + net.biases[k]
+        sign = np.where(masks[k] > 0, 1.0, -1.0)
+        norms = np.linalg.norm(Z, axis=1)
+        scale = 1e-14 * (1.0 + np.abs(net.weights[k]).max() * max(1.0, np.abs(A).max()))
+        for j in np.flatnonzero(norms > scale):
+            rows.append(np.append(-sign[j] * Z[j], norms[j]))
+            offs.append(sign[j] * z0[j])
+        A, d = masks[k][:, None] * Z, masks[k] * z0
+    eye = np.eye(n)
+    for i in range(n):
+        rows.append(np.append(-eye[i], 1.0))
+        offs.append(-box.lower[i])
+        rows.append(np.append(eye[i], 1.0))
+        offs.append(box.upper[i])
+    cost = np.zeros(n + 1)
+    cost[-1] = -1.0
+    res = linprog(
+        cost,
+        A_ub=np.array(rows),
+        b_ub=np.array(offs),
+        bounds=[(None, None)] * (n + 1),
+        method="highs",
+    )
+    if res.status != 0 or -res.fun <= REGION_MARGIN:
+        return None
+    return res.x[:n]
+
+
+def _certified_lower(net, box, masks, w, norm, x_star, seed=0) -> tuple[float, bool]:
+    """A lower bound from the network's own gradient strictly inside the pattern's region
+    (``True``), else the best gradient at random points near the MIP's point."""
+    x0 = _interior_point(net, box, masks)
+    if x0 is not None:
+        return float(dual_norm(net.gradients(x0, w), norm)), True
+    rng = np.random.default_rng(seed)
+    pts = box.clip(x_star + 1e-6 * box.radius * rng.uniform(-1, 1, size=(256, box.dim)))
+    zs = net.preactivations(pts)
+    ok = np.all([np.all(z != 0, axis=1) for z in zs], axis=0)
+    if not ok.any():
+        return 0.0, False
+    return float(dual_norm(net.gradients(pts[ok], w), norm).max()), False
+
+
+def exact(
+    net: ReLUNetwork,
+    domain: Any = "global",
+    output: Any = None,
+    norm: Any = "inf",
+    output_norm: Any = None,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    rel_gap: float = 0.0,
+    mode: str = "forward",
+    tighten: bool = True,
+    verbose: bool = False,
+) -> ExactValue:
+    """The exact Lipschitz constant of a ReLU network on a box (LipMIP).
+
+    Parameters
+    ----------
+    net, domain, output, norm
+        As in :func:`lipschitz.upper_bound`; ``norm`` is ``"inf"`` (max ``||grad||_1``) or
+        ``"1"`` (max ``||grad||_inf``).
+    output_norm
+        For the whole output vector instead of one functional: ``"inf"``, ``"1"`` (norms on
+        the outputs), ``"cross"`` or ``("cross", i)`` (LipMIP's cross-norms for untargeted
+        robustness); ``output`` must then be None.
+    solver
+        ``"highs"`` (default, through SciPy) or ``"scip"`` (needs pyscipopt).
+    time_limit
+        Seconds; when reached the result has status ``"time_limit"`` and the bracket.
+    rel_gap
+        Stop once ``(upper - lower) / upper <= rel_gap`` (LipMIP(x%)); status ``"gap"`` when
+        the bracket is then wider than ``EXACT_REL_TOL``.
+
+    Returns
+    -------
+    ExactValue
+        ``value`` (exact when ``status == "optimal"``, else the upper end of the bracket),
+        ``lower``, ``upper``, ``status``, ``info`` (solver, nodes, the maximizing point and
+        pattern, whether the pattern's region was verified full-dimensional).
+    """
+    t0 = time.perf_counter()
+    norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
+    pre = tan = None
+    if tighten:
+        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode)
+    t_bounds = time.perf_counter() - t0
+    enc = encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan)
+    neurons = NeuronCounts.from_masks(enc.active, enc.inactive).as_dict()
+    out = solve_milp(enc.model, solver, time_limit, max(rel_gap, 1e-10), verbose=verbose)
+    info: dict[str, Any] = {
+        "solver": out.solver,
+        "nodes": out.nodes,
+        "solve_seconds": out.seconds,
+        "bounds_seconds": t_bounds,
+        "message": out.message,
+    }
+    base = dict(
+        kind="exact", method="lipmip", norm=norm, sizes=enc.counts, neurons=neurons, info=info
+    )
+    if out.status in ("infeasible", "unbounded", "error") or (
+        out.x is None and out.status != "time_limit"
+    ):
+        raise RuntimeError(f"the LipMIP program returned {out.status!r}: {out.message}")
+    upper = out.bound + enc.offset
+    lower = 0.0
+    value = np.nan
+    if out.x is not None:
+        masks = _pattern(enc, out.x)
+        value, w = _value(net, enc, masks, out.x, c, norm)
+        lower, verified = _certified_lower(net, box, masks, w, norm, out.x[enc.x])
+        info.update(
+            argmax=out.x[enc.x],
+            pattern=masks,
+            output_functional=w,
+            verified=verified,
+            objective=out.objective + enc.offset,
+        )
+    upper = max(upper, value if np.isfinite(value) else upper)
+    status = out.status
+    if status == "optimal" and upper - lower > EXACT_REL_TOL * max(abs(upper), 1.0):
+        status = "gap"
+    if status != "optimal":
+        value = upper
+    return ExactValue(
+        float(value),
+        status=status,
+        sound=status == "optimal",
+        seconds=time.perf_counter() - t0,
+        lower=float(lower),
+        upper=float(upper),
+        **base,
+    )
+
+
+def liplp(
+    net: ReLUNetwork,
+    domain: Any = "global",
+    output: Any = None,
+    norm: Any = "inf",
+    output_norm: Any = None,
+) -> LipschitzBound:
+    """LipLP: the LP relaxation of the LipMIP program, an upper bound certified by its duals."""
+    t0 = time.perf_counter()
+    norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
+    enc = encode_gradient_norm(net, box, norm, c, onorm)
+    neurons = NeuronCounts.from_masks(enc.active, enc.inactive).as_dict()
+    out, bound = solve_lp_certified(enc.model)
+    info = {
+        "solver": out.solver,
+        "solve_seconds": out.seconds,
+        "lp_value": out.objective + enc.offset,
+    }
+    status = out.status
+    value = bound + enc.offset if status == "optimal" else np.nan
+    return LipschitzBound(
+        float(value),
+        "upper",
+        "liplp",
+        status=status,
+        sound=bool(np.isfinite(value)),
+        seconds=time.perf_counter() - t0,
+        norm=norm,
+        sizes=enc.counts,
+        neurons=neurons,
+        info=info,
+    )
