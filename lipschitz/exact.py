@@ -170,6 +170,7 @@ def exact(
     time_limit: float | None = None,
     rel_gap: float = 0.0,
     mode: str = "forward",
+    formulation: str = "bigm",
     tighten: bool = True,
     verbose: bool = False,
 ) -> ExactValue:
@@ -203,9 +204,9 @@ def exact(
     norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
     pre = tan = None
     if tighten:
-        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode)
+        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode, formulation)
     t_bounds = time.perf_counter() - t0
-    enc = encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan)
+    enc = encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan, formulation)
     neurons = NeuronCounts.from_masks(enc.active, enc.inactive).as_dict()
     out = solve_milp(enc.model, solver, time_limit, max(rel_gap, 1e-10), verbose=verbose)
     info: dict[str, Any] = {
@@ -222,7 +223,7 @@ def exact(
         out.x is None and out.status != "time_limit"
     ):
         raise RuntimeError(f"the LipMIP program returned {out.status!r}: {out.message}")
-    upper = out.bound + enc.offset
+    upper = min(out.bound + enc.offset, enc.cap)  # the intervals bound it too
     lower = 0.0
     value = np.nan
     if out.x is not None:

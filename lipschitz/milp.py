@@ -8,13 +8,15 @@ relaxation's value never depends on the solver's tolerances.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import linprog
 
 MIP_SOLVERS = ("highs", "scip")
 
@@ -135,40 +137,88 @@ def solve_milp(
     return _solve_highs(model, time_limit, rel_gap, relax, verbose)
 
 
-def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
-    t0 = time.perf_counter()
-    options: dict[str, Any] = {"disp": verbose, "mip_rel_gap": rel_gap}
-    if time_limit is not None:
-        options["time_limit"] = float(time_limit)
-    integrality = np.zeros(model.nvars) if relax else np.asarray(model.integer, dtype=float)
-    res = milp(
-        -model.cost_vector(),
-        integrality=integrality,
-        bounds=Bounds(np.asarray(model.lb), np.asarray(model.ub)),
-        constraints=LinearConstraint(
-            model.matrix(), np.asarray(model.row_lo), np.asarray(model.row_hi)
-        ),
-        options=options,
-    )
-    seconds = time.perf_counter() - t0
-    x = None if res.x is None else np.asarray(res.x)
-    obj = -float(res.fun) if res.fun is not None else -np.inf
-    dual = getattr(res, "mip_dual_bound", None)
-    bound = -float(dual) if dual is not None and np.isfinite(dual) else np.inf
-    if res.status == 0:
-        status = "optimal"
-        if relax or not np.isfinite(bound):
-            bound = obj
-    elif res.status == 1:
-        status = "time_limit"
-    elif res.status == 2:
-        status = "infeasible"
-    elif res.status == 3:
-        status = "unbounded"
+_HIGHS_STATUS = {
+    "kOptimal": "optimal",
+    "kTimeLimit": "time_limit",
+    "kInfeasible": "infeasible",
+    "kUnbounded": "unbounded",
+    "kUnboundedOrInfeasible": "unbounded",
+}
+_BANNER_SHOWN = False
+
+
+def _new_highs():
+    """A silent ``highspy.Highs`` (its one-time banner goes to the C-level stdout, so that is
+    redirected while the first instance is made)."""
+    global _BANNER_SHOWN
+    import highspy
+
+    if _BANNER_SHOWN:
+        h = highspy.Highs()
     else:
-        status = "error"
-    nodes = int(getattr(res, "mip_node_count", 0) or 0)
-    return MILPOutcome(status, x, obj, bound, seconds, "highs", nodes, str(res.message))
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _BANNER_SHOWN = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
+    import highspy
+
+    t0 = time.perf_counter()
+    h = _new_highs()
+    if verbose:
+        h.setOptionValue("output_flag", True)
+    h.setOptionValue("mip_rel_gap", float(rel_gap))
+    h.setOptionValue("mip_abs_gap", 1e-12)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.nvars
+    lp.num_row_ = model.nrows
+    lp.col_cost_ = model.cost_vector()
+    lp.col_lower_ = np.asarray(model.lb)
+    lp.col_upper_ = np.asarray(model.ub)
+    lp.row_lower_ = np.where(np.isfinite(model.row_lo), model.row_lo, -inf)
+    lp.row_upper_ = np.where(np.isfinite(model.row_hi), model.row_hi, inf)
+    A = model.matrix().tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    lp.a_matrix_.num_col_ = model.nvars
+    lp.a_matrix_.num_row_ = model.nrows
+    lp.sense_ = highspy.ObjSense.kMaximize
+    if not relax and any(model.integer):
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+            for b in model.integer
+        ]
+    h.passModel(lp)
+    h.run()
+    seconds = time.perf_counter() - t0
+    ms = h.getModelStatus()
+    status = _HIGHS_STATUS.get(ms.name, "error")
+    info = h.getInfo()
+    x = None
+    obj = -np.inf
+    if info.primal_solution_status == highspy.kSolutionStatusFeasible:
+        x = np.asarray(h.getSolution().col_value)
+        obj = float(info.objective_function_value)
+    bound = float(info.mip_dual_bound) if not relax and any(model.integer) else obj
+    if status == "optimal" and not np.isfinite(bound):
+        bound = obj
+    nodes = int(max(info.mip_node_count, 0))
+    return MILPOutcome(status, x, obj, bound, seconds, "highs", nodes, h.modelStatusToString(ms))
 
 
 def _solve_scip(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:  # pragma: no cover

@@ -33,7 +33,7 @@ import numpy as np
 from .lcep import stability
 from .milp import LinearModel
 from .network import ReLUNetwork
-from .spec import Box
+from .spec import Box, dual_norm
 
 OUTPUT_NORMS = ("inf", "1", "cross")
 STABLE_MARGIN = 1e-9
@@ -77,6 +77,7 @@ class GradientMIP:
     vertices: np.ndarray | None
     offset: float
     grad_bounds: tuple[np.ndarray, np.ndarray]
+    cap: float
     counts: dict[str, int] = field(default_factory=dict)
     z_exprs: list[Affine] = field(default_factory=list)
     p_exprs: list[Affine] = field(default_factory=list)
@@ -150,7 +151,35 @@ def _w_interval(W_out: np.ndarray, kind: str, cls: int | None) -> tuple[np.ndarr
     return vals.min(axis=0), vals.max(axis=0)
 
 
-def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs) -> None:
+def _split(model: LinearModel, v: np.ndarray, u: int) -> np.ndarray:
+    """Copies ``v1 = u v`` of input variables with their boxes (``v - v1`` is the ``u = 0``
+    part): the disjunctive (Balas) lifting behind the per-neuron convex hull."""
+    copies = np.empty(v.size, dtype=np.int64)
+    for i, vi in enumerate(v):
+        lo, hi = model.lb[vi], model.ub[vi]
+        c = model.var(min(lo, 0.0), max(hi, 0.0))
+        model.row([c, u], [1.0, -lo], lo=0.0)  # v1 >= lo u
+        model.row([c, u], [1.0, -hi], hi=0.0)  # v1 <= hi u
+        model.row([vi, c, u], [1.0, -1.0, lo], lo=lo)  # v - v1 >= lo (1 - u)
+        model.row([vi, c, u], [1.0, -1.0, hi], hi=hi)  # v - v1 <= hi (1 - u)
+        copies[i] = c
+    return copies
+
+
+def _relu_hull(model, idx, vals, c0, uj, hi_j, last) -> int | None:
+    """The convex hull of one unstable ReLU (or, in the last layer, of its conditional)."""
+    v1 = _split(model, idx, uj)
+    # the u = 0 side: w . (v - v1) + b (1 - u) <= 0
+    model.row(np.concatenate([idx, v1, [uj]]), np.concatenate([vals, -vals, [-c0]]), hi=-c0)
+    if last:  # the u = 1 side: w . v1 + b u >= 0
+        model.row(np.append(v1, uj), np.append(vals, c0), lo=0.0)
+        return None
+    a = model.var(0.0, hi_j)  # a = w . v1 + b u  (>= 0 by its bounds)
+    model.row(np.concatenate([[a], v1, [uj]]), np.concatenate([[1.0], -vals, [-c0]]), 0.0, 0.0)
+    return a
+
+
+def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=False) -> None:
     """Encode the forward pass: binaries for unstable neurons, ReLU outputs where needed."""
     prev = Affine(x, np.eye(x.size), np.zeros(x.size))
     L = net.depth
@@ -176,6 +205,12 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs) -> None:
                 continue
             uj = model.binary()
             u[j] = uj
+            if hull:
+                a = _relu_hull(model, idx, vals, c0, uj, hi[j], last)
+                if a is not None:
+                    a_idx.append(a)
+                    a_rows.append(j)
+                continue
             if last:
                 # u = 1 => z >= 0 :  z >= l (1 - u);   u = 0 => z <= 0 :  z <= h u
                 model.row(np.append(idx, uj), np.append(vals, lo[j]), lo=lo[j] - c0)
@@ -239,6 +274,32 @@ def _switch(
         np.where(keep_rows, y.const, 0.0),
     )
     return out, slo, shi
+
+
+def _switch_hull(model, y: Affine, ylo, yhi, u, active, inactive):
+    """``s = u * y`` with every output a variable and the per-neuron hull for unstable ones
+    (``y`` is an affine form of variables with boxes)."""
+    n = ylo.size
+    slo = np.where(active, ylo, np.where(inactive, 0.0, np.minimum(ylo, 0.0)))
+    shi = np.where(active, yhi, np.where(inactive, 0.0, np.maximum(yhi, 0.0)))
+    out_idx, out_rows = [], []
+    for j in range(n):
+        if inactive[j]:
+            continue
+        idx, vals, c0 = y.row(j)
+        s = model.var(slo[j], shi[j])
+        if active[j]:  # s = y
+            model.row(np.append(idx, s), np.append(-vals, 1.0), c0, c0)
+        else:  # s = w . v1 + c0 u
+            v1 = _split(model, idx, u[j])
+            model.row(
+                np.concatenate([[s], v1, [u[j]]]), np.concatenate([[1.0], -vals, [-c0]]), 0.0, 0.0
+            )
+        out_idx.append(s)
+        out_rows.append(j)
+    M = np.zeros((n, len(out_idx)))
+    M[out_rows, np.arange(len(out_idx))] = 1.0
+    return Affine(np.array(out_idx, dtype=np.int64), M, np.zeros(n)), slo, shi
 
 
 def _objective_l1(model: LinearModel, g: Affine, glo, ghi) -> float:
@@ -337,6 +398,7 @@ def encode_gradient_norm(
     mode: str = "forward",
     pre_bounds: list[tuple[np.ndarray, np.ndarray]] | None = None,
     tangent_bounds: list[tuple[np.ndarray | None, np.ndarray | None]] | None = None,
+    formulation: str = "bigm",
 ) -> GradientMIP:
     """The LipMIP program for ``c . f`` (or the full output with ``output_norm``).
 
@@ -348,6 +410,11 @@ def encode_gradient_norm(
     ``pre_bounds`` (per hidden layer, ``(lo, hi)`` of the pre-activations) and
     ``tangent_bounds`` (per hidden layer, of the forward-mode ``W_k r_{k-1}``) replace the
     interval bounds where tighter valid bounds are known (:func:`tighten_bounds`).
+
+    ``formulation="hull"`` (forward mode) encodes each unstable ReLU and switch by the convex
+    hull of its two cases over the box of its inputs (copies ``v1 = u v`` of the inputs, as
+    in Anderson et al. 2020's ideal formulations) instead of big-M rows on one interval: more
+    variables, a much tighter LP relaxation. ``"bigm"`` is LipMIP's appendix D encoding.
     """
     if norm not in ("inf", "1"):
         raise ValueError(
@@ -356,6 +423,9 @@ def encode_gradient_norm(
         )
     if mode not in ("forward", "backward"):
         raise ValueError(f"unknown mode {mode!r}: use 'forward' or 'backward'")
+    if formulation not in ("hull", "bigm"):
+        raise ValueError(f"unknown formulation {formulation!r}: use 'hull' or 'bigm'")
+    hull = formulation == "hull" and mode == "forward"
     model = LinearModel()
     bounds, active, inactive = stability(net, box)
     if pre_bounds is not None:
@@ -372,7 +442,7 @@ def encode_gradient_norm(
     z_exprs: list[Affine] = []
     p_exprs: list[Affine] = []
     t_used: list[tuple[np.ndarray, np.ndarray]] = []
-    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs)
+    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull)
     W_out = net.weights[-1]
     m_out = W_out.shape[0]
     vertices = None
@@ -396,17 +466,21 @@ def encode_gradient_norm(
                 phi = np.minimum(phi, tangent_bounds[k][1])
             p_exprs.append(p)
             t_used.append((plo, phi))
-            r, rlo, rhi = _switch(model, p, plo, phi, u_vars[k], active[k], inactive[k])
+            switch = _switch_hull if hull else _switch
+            r, rlo, rhi = switch(model, p, plo, phi, u_vars[k], active[k], inactive[k])
         o = r.left_multiply(W_out)
         olo, ohi = _interval(W_out, rlo, rhi)
         if output_norm is None:
             idx, vals, c0 = o.left_multiply(c[None, :]).row(0)
             model.maximize(idx, vals)
             offset = c0
+            cap = float(np.maximum(c * olo, c * ohi).sum())
         elif vertices is not None:
             _max_of_linear(model, o, olo, ohi, vertices)
+            cap = float(np.maximum(vertices * olo, vertices * ohi).sum(axis=1).max())
         else:  # l1 norm of the outputs: sum |o_i|
             offset = _objective_l1(model, o, olo, ohi)
+            cap = float(np.maximum(np.abs(olo), np.abs(ohi)).sum())
         glo, ghi = olo, ohi
     else:
         if output_norm is None:
@@ -423,6 +497,7 @@ def encode_gradient_norm(
         objective = _objective_l1 if norm == "inf" else _objective_linf
         offset = objective(model, y, ylo, yhi)
         glo, ghi = ylo, yhi
+        cap = float(dual_norm(np.maximum(np.abs(ylo), np.abs(yhi)), norm))
     counts = {
         "variables": model.nvars,
         "constraints": model.nrows,
@@ -440,6 +515,7 @@ def encode_gradient_norm(
         vertices,
         offset,
         (glo, ghi),
+        cap * (1 + 1e-12),
         counts,
         z_exprs,
         p_exprs,
@@ -469,6 +545,7 @@ def tighten_bounds(
     c: np.ndarray | None,
     output_norm: tuple[str, int | None] | None,
     mode: str = "forward",
+    formulation: str = "bigm",
 ) -> tuple[list, list]:
     """LP-based bounds (optimization-based bound tightening): for each hidden layer after the
     first, the range of every unstable pre-activation (and, in forward mode, of every
@@ -478,7 +555,7 @@ def tighten_bounds(
     pre: list | None = None
     tan: list | None = None
     for k in range(1, net.depth):
-        enc = encode_gradient_norm(net, box, norm, c, output_norm, mode, pre, tan)
+        enc = encode_gradient_norm(net, box, norm, c, output_norm, mode, pre, tan, formulation)
         pre = [(lo.copy(), hi.copy()) for lo, hi in enc.pre_bounds]
         lo, hi = pre[k]
         for j in np.flatnonzero(~(enc.active[k] | enc.inactive[k])):
