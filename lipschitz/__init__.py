@@ -5,9 +5,15 @@ net = lipschitz.ReLUNetwork.from_numpy(weights, biases)   # or from_torch / from
 b = lipschitz.upper_bound(net, order=2)                   # HR-2, L-inf, global box
 b.value, b.method, b.seconds, b.status
 lipschitz.lower_bound(net).value                          # sampling + search
+lipschitz.exact(net, domain=(center, radius))              # LipMIP exact value (L-inf, L1)
+print(lipschitz.compare(net, domain=(center, radius)))    # every estimator in one table
 """
 
+from .baselines import clever, lipsdp, seqlip
+from .compare import Comparison, compare
 from .data import load_mnist, load_sdp_nn
+from .exact import ExactValue, exact, liplp
+from .lipopt import lipopt
 from .lower import lower_bound
 from .network import ReLUNetwork
 from .random_nets import band_mask, random_network
@@ -22,6 +28,15 @@ __all__ = [
     "LipschitzBound",
     "upper_bound",
     "lower_bound",
+    "exact",
+    "ExactValue",
+    "liplp",
+    "lipopt",
+    "lipsdp",
+    "seqlip",
+    "clever",
+    "compare",
+    "Comparison",
     "dual_norm",
     "random_network",
     "band_mask",

@@ -17,7 +17,8 @@ class LipschitzBound:
     value
         The bound (``nan`` when the method failed: see ``status``).
     kind
-        ``"upper"`` or ``"lower"``.
+        ``"upper"``, ``"lower"``, ``"exact"`` or ``"estimate"`` (a statistical estimate such as
+        CLEVER, or a heuristic: neither bound).
     method
         ``"hr-2"``, ``"hr-1"``, ``"shor"``, ``"naive"``, ``"fastlip"``, ``"sampling"``, ...
     status
@@ -63,7 +64,7 @@ class LipschitzBound:
         return float(self.value)
 
     def __repr__(self) -> str:
-        extra = "" if self.sound or self.kind == "lower" else ", not certified"
+        extra = "" if self.sound or self.kind != "upper" else ", not certified"
         return (
             f"LipschitzBound({self.kind} {self.value:.6g}, method={self.method!r}, "
             f"status={self.status!r}, {self.seconds:.3g} s{extra})"

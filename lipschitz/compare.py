@@ -1,0 +1,201 @@
+"""Every estimator on one network, in one table: ``lipschitz.compare``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .baselines import clever, lipsdp, seqlip
+from .exact import exact, liplp
+from .lipopt import lipopt
+from .lower import lower_bound
+from .network import ReLUNetwork
+from .result import LipschitzBound
+from .spec import resolve_norm
+from .upper import upper_bound
+
+METHODS = (
+    "sampling",
+    "search",
+    "clever",
+    "exact",
+    "hr-2",
+    "shor",
+    "hr-1",
+    "liplp",
+    "fastlip",
+    "lipopt-3",
+    "lipsdp",
+    "seqlip",
+    "naive",
+)
+"""Names accepted by :func:`compare` (``lipopt-k`` for any degree ``k``)."""
+
+DEFAULT_METHODS = (
+    "sampling",
+    "search",
+    "clever",
+    "exact",
+    "hr-2",
+    "shor",
+    "liplp",
+    "fastlip",
+    "lipsdp",
+    "seqlip",
+    "naive",
+)
+
+
+@dataclass
+class Row:
+    """One method's outcome."""
+
+    method: str
+    kind: str
+    value: float
+    seconds: float
+    status: str
+    sound: bool
+    rel_error: float | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "kind": self.kind,
+            "value": self.value,
+            "seconds": self.seconds,
+            "status": self.status,
+            "sound": self.sound,
+            "rel_error": self.rel_error,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Comparison:
+    """The table of :func:`compare`: ``rows`` in the order asked, ``results`` by method (the
+    full result objects), ``exact`` the exact value when it was computed and proved."""
+
+    rows: list[Row]
+    results: dict[str, LipschitzBound] = field(default_factory=dict)
+    exact: float | None = None
+    norm: str = "inf"
+
+    def __getitem__(self, method: str) -> Row:
+        for row in self.rows:
+            if row.method == method:
+                return row
+        raise KeyError(method)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [row.as_dict() for row in self.rows]
+
+    def __str__(self) -> str:
+        head = f"{'method':<10} {'kind':<9} {'value':>12} {'rel.err':>9} {'time (s)':>9}  status"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            value = f"{r.value:12.6g}" if math.isfinite(r.value) else f"{'-':>12}"
+            err = f"{100 * r.rel_error:+8.2f}%" if r.rel_error is not None else f"{'':>9}"
+            status = r.status + ("" if r.sound or r.kind != "upper" else ", not certified")
+            lines.append(
+                f"{r.method:<10} {r.kind:<9} {value} {err} {r.seconds:9.3f}  {status}"
+                + (f" ({r.message})" if r.message else "")
+            )
+        return "\n".join(lines)
+
+    def save(self, path: str) -> None:
+        """Write the table as ``.csv`` or ``.json`` (by the file's extension)."""
+        if path.endswith(".json"):
+            with open(path, "w") as f:
+                json.dump(
+                    {"norm": self.norm, "exact": self.exact, "rows": self.as_dicts()}, f, indent=2
+                )
+        elif path.endswith(".csv"):
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))
+                writer.writeheader()
+                writer.writerows(self.as_dicts())
+        else:
+            raise ValueError(f"save() writes .csv or .json files, not {path!r}")
+
+
+def _check_methods(methods: Any) -> list[str]:
+    if isinstance(methods, str):
+        methods = [methods]
+    methods = list(methods)
+    for m in methods:
+        if not isinstance(m, str) or not (m in METHODS or re.fullmatch(r"lipopt-\d+", m)):
+            raise ValueError(f"unknown method {m!r}; choose from {METHODS} (lipopt-k any k)")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods listed twice: {methods}")
+    return methods
+
+
+def _run(method: str, net, norm, domain, output, time_limit, seed) -> LipschitzBound:
+    spec = dict(norm=norm, domain=domain, output=output)
+    if method in ("sampling", "search"):
+        return lower_bound(net, method=method, seed=seed, **spec)
+    if method == "clever":
+        return clever(net, seed=seed, **spec)
+    if method == "exact":
+        return exact(net, time_limit=time_limit, **spec)
+    if method == "liplp":
+        return liplp(net, **spec)
+    if method in ("shor", "naive", "fastlip"):
+        return upper_bound(net, method=method, time_limit=time_limit, **spec)
+    if method in ("hr-1", "hr-2"):
+        return upper_bound(net, order=int(method[-1]), time_limit=time_limit, **spec)
+    if method.startswith("lipopt-"):
+        return lipopt(net, degree=int(method.split("-")[1]), time_limit=time_limit, **spec)
+    if method == "lipsdp":
+        return lipsdp(net, **spec)
+    return seqlip(net, **spec)
+
+
+def compare(
+    net: ReLUNetwork,
+    methods: Any = DEFAULT_METHODS,
+    norm: Any = "inf",
+    domain: Any = "global",
+    output: Any = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+) -> Comparison:
+    """Run several estimators on the same network and domain and tabulate them.
+
+    Each row holds the value, the time, the status, whether an upper bound is certified, and
+    the relative error to the exact value when ``"exact"`` is among the methods and proved
+    optimal. A method that does not apply to the setting (``"exact"`` / ``"liplp"`` /
+    ``"lipopt-k"`` with the L2 norm, a LipOpt LP too large to build...) gets a row with status
+    ``"unsupported"`` and the reason, instead of stopping the comparison; invalid arguments
+    (unknown method, bad network or domain) still raise.
+    """
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    methods = _check_methods(methods)
+    norm = resolve_norm(norm)
+    # validate the shared arguments once, with the clear errors of the cheap method
+    upper_bound(net, method="naive", norm=norm, domain=domain, output=output)
+    rows: list[Row] = []
+    results: dict[str, LipschitzBound] = {}
+    for m in methods:
+        try:
+            res = _run(m, net, norm, domain, output, time_limit, seed)
+        except ValueError as err:
+            rows.append(Row(m, "-", math.nan, 0.0, "unsupported", False, message=str(err)))
+            continue
+        results[m] = res
+        rows.append(Row(m, res.kind, float(res.value), res.seconds, res.status, res.sound))
+    exact_value = None
+    ex = results.get("exact")
+    if ex is not None and ex.status == "optimal":
+        exact_value = float(ex.value)
+        for row in rows:
+            if math.isfinite(row.value) and exact_value > 0:
+                row.rel_error = (row.value - exact_value) / exact_value
+    return Comparison(rows, results, exact_value, norm)
