@@ -93,15 +93,16 @@ def _jacobian(net: ReLUNetwork, masks: list[np.ndarray]) -> np.ndarray:
     return G
 
 
-def _value(net, enc: GradientMIP, masks, xs, c, norm) -> tuple[float, np.ndarray]:
+def _value(net, enc: GradientMIP, masks, xs, c, norm, direction=None) -> tuple[float, np.ndarray]:
     """The objective of a pattern, and the output functional attaining it."""
     JT = _jacobian(net, masks)
     if c is not None:
         return float(dual_norm(JT @ c, norm)), c
     if enc.vertices is not None:
         cands = list(enc.vertices)
-    elif enc.t is not None:  # l1 output norm: the sign pattern of J t at the MIP's direction
-        cands = [np.sign(JT.T @ xs[enc.t])]
+    elif enc.t is not None or direction is not None:  # l1 output norm: sign pattern of J t
+        t = direction if direction is not None else xs[enc.t]
+        cands = [np.sign(JT.T @ t)]
     else:
         cands = [xs[enc.w], np.sign(xs[enc.w])]
     vals = [float(dual_norm(JT @ v, norm)) for v in cands]
@@ -172,6 +173,7 @@ def exact(
     mode: str = "forward",
     formulation: str = "bigm",
     tighten: bool = True,
+    split: bool | None = None,
     verbose: bool = False,
 ) -> ExactValue:
     """The exact Lipschitz constant of a ReLU network on a box (LipMIP).
@@ -202,56 +204,99 @@ def exact(
     """
     t0 = time.perf_counter()
     norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
+    split = norm == "1" and mode == "forward" if split is None else bool(split)
+    if split and (norm != "1" or mode != "forward"):
+        raise ValueError("split=True applies to norm='1' in forward mode only")
     pre = tan = None
     if tighten:
-        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode, formulation)
+        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode, formulation, not split)
     t_bounds = time.perf_counter() - t0
-    enc = encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan, formulation)
-    neurons = NeuronCounts.from_masks(enc.active, enc.inactive).as_dict()
-    out = solve_milp(enc.model, solver, time_limit, max(rel_gap, 1e-10), verbose=verbose)
-    info: dict[str, Any] = {
-        "solver": out.solver,
-        "nodes": out.nodes,
-        "solve_seconds": out.seconds,
-        "bounds_seconds": t_bounds,
-        "message": out.message,
-    }
-    base = dict(
-        kind="exact", method="lipmip", norm=norm, sizes=enc.counts, neurons=neurons, info=info
-    )
-    if out.status in ("infeasible", "unbounded", "error") or (
-        out.x is None and out.status != "time_limit"
-    ):
-        raise RuntimeError(f"the LipMIP program returned {out.status!r}: {out.message}")
-    upper = min(out.bound + enc.offset, enc.cap)  # the intervals bound it too
-    lower = 0.0
-    value = np.nan
-    if out.x is not None:
-        masks = _pattern(enc, out.x)
-        value, w = _value(net, enc, masks, out.x, c, norm)
-        lower, verified = _certified_lower(net, box, masks, w, norm, out.x[enc.x])
-        info.update(
-            argmax=out.x[enc.x],
-            pattern=masks,
-            output_functional=w,
-            verified=verified,
-            objective=out.objective + enc.offset,
-        )
-    upper = max(upper, value if np.isfinite(value) else upper)
-    status = out.status
+    if split:
+        directions = [s * e for e in np.eye(net.input_dim) for s in (1.0, -1.0)]
+    else:
+        directions = [None]
+    encs = [
+        encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan, formulation, d)
+        for d in directions
+    ]
+    order = sorted(range(len(encs)), key=lambda k: -encs[k].cap)
+    deadline = None if time_limit is None else t0 + time_limit
+    best = -np.inf
+    best_eval: dict[str, Any] | None = None
+    uppers, nodes, statuses = [], 0, []
+    for k in order:
+        enc = encs[k]
+        if enc.cap <= best:  # its interval bound cannot beat what is found
+            continue
+        remaining = None if deadline is None else deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0:
+            uppers.append(enc.cap)
+            statuses.append("time_limit")
+            continue
+        if np.isfinite(best) and len(encs) > 1:  # only a better value is of interest
+            idx = np.array(list(enc.model.cost), dtype=np.int64)
+            vals = np.array([enc.model.cost[i] for i in idx])
+            enc.model.row(idx, vals, lo=best - enc.offset + 1e-9 * max(1.0, abs(best)))
+        out = solve_milp(enc.model, solver, remaining, max(rel_gap, 1e-10), verbose=verbose)
+        nodes += out.nodes
+        if out.status == "infeasible" and np.isfinite(best):
+            continue  # nothing above the cutoff
+        if out.status in ("infeasible", "unbounded", "error") or (
+            out.x is None and out.status != "time_limit"
+        ):
+            raise RuntimeError(f"the LipMIP program returned {out.status!r}: {out.message}")
+        statuses.append(out.status)
+        uppers.append(min(out.bound + enc.offset, enc.cap))  # the intervals bound it too
+        if out.x is not None:
+            ev = _evaluate(net, box, enc, out.x, c, norm, directions[k])
+            if ev["value"] > best:
+                best, best_eval = ev["value"], ev
+                best_eval["objective"] = out.objective + enc.offset
+    lower = best_eval["lower"] if best_eval is not None else 0.0
+    upper = max(uppers + [best]) if uppers or np.isfinite(best) else np.inf
+    status = "time_limit" if "time_limit" in statuses else "optimal"
     if status == "optimal" and upper - lower > EXACT_REL_TOL * max(abs(upper), 1.0):
         status = "gap"
-    if status != "optimal":
-        value = upper
+    value = best if status == "optimal" else upper
+    info: dict[str, Any] = {
+        "solver": solver,
+        "nodes": nodes,
+        "programs": len(encs),
+        "solved": len(statuses),
+        "bounds_seconds": t_bounds,
+    }
+    if best_eval is not None:
+        info.update(best_eval)
+    neurons = NeuronCounts.from_masks(encs[0].active, encs[0].inactive).as_dict()
     return ExactValue(
         float(value),
+        kind="exact",
+        method="lipmip",
         status=status,
         sound=status == "optimal",
         seconds=time.perf_counter() - t0,
+        norm=norm,
+        sizes=encs[0].counts,
+        neurons=neurons,
+        info=info,
         lower=float(lower),
         upper=float(upper),
-        **base,
     )
+
+
+def _evaluate(net, box, enc, xs, c, norm, direction) -> dict[str, Any]:
+    """Value of a MIP solution's activation pattern, and a certified lower bound."""
+    masks = _pattern(enc, xs)
+    value, w = _value(net, enc, masks, xs, c, norm, direction)
+    lower, verified = _certified_lower(net, box, masks, w, norm, xs[enc.x])
+    return {
+        "value": value,
+        "lower": lower,
+        "verified": verified,
+        "argmax": xs[enc.x],
+        "pattern": masks,
+        "output_functional": w,
+    }
 
 
 def liplp(

@@ -399,6 +399,7 @@ def encode_gradient_norm(
     pre_bounds: list[tuple[np.ndarray, np.ndarray]] | None = None,
     tangent_bounds: list[tuple[np.ndarray | None, np.ndarray | None]] | None = None,
     formulation: str = "bigm",
+    direction: np.ndarray | None = None,
 ) -> GradientMIP:
     """The LipMIP program for ``c . f`` (or the full output with ``output_norm``).
 
@@ -415,6 +416,9 @@ def encode_gradient_norm(
     hull of its two cases over the box of its inputs (copies ``v1 = u v`` of the inputs, as
     in Anderson et al. 2020's ideal formulations) instead of big-M rows on one interval: more
     variables, a much tighter LP relaxation. ``"bigm"`` is LipMIP's appendix D encoding.
+
+    ``direction`` (forward mode) fixes ``t``: the program then maximizes the derivative along
+    that one direction (used to split the L1 case into its ``2 n`` vertex directions).
     """
     if norm not in ("inf", "1"):
         raise ValueError(
@@ -451,13 +455,17 @@ def encode_gradient_norm(
     w = t = None
     offset = 0.0
     if mode == "forward":
-        t = _tangent_ball(model, norm, net.input_dim)
-        r = Affine(t, np.eye(t.size), np.zeros(t.size))
-        rlo, rhi = -np.ones(t.size), np.ones(t.size)
+        if direction is None:
+            t = _tangent_ball(model, norm, net.input_dim)
+            r = Affine(t, np.eye(t.size), np.zeros(t.size))
+            rlo, rhi = -np.ones(t.size), np.ones(t.size)
+        else:
+            r = Affine.constant(direction)
+            rlo = rhi = r.const
         for k in range(net.depth):
             W = net.weights[k]
             p = r.left_multiply(W)
-            if k == 0 and norm == "1":  # exact over the l1 ball
+            if k == 0 and norm == "1" and direction is None:  # exact over the l1 ball
                 plo, phi = -np.abs(W).max(axis=1), np.abs(W).max(axis=1)
             else:
                 plo, phi = _interval(W, rlo, rhi)
@@ -546,6 +554,7 @@ def tighten_bounds(
     output_norm: tuple[str, int | None] | None,
     mode: str = "forward",
     formulation: str = "bigm",
+    tangent: bool = True,
 ) -> tuple[list, list]:
     """LP-based bounds (optimization-based bound tightening): for each hidden layer after the
     first, the range of every unstable pre-activation (and, in forward mode, of every
@@ -561,7 +570,7 @@ def tighten_bounds(
         for j in np.flatnonzero(~(enc.active[k] | enc.inactive[k])):
             a, b = _lp_range(enc.model, enc.z_exprs[k], j)
             lo[j], hi[j] = max(lo[j], a), min(hi[j], b)
-        if mode == "forward":
+        if mode == "forward" and tangent:
             tan = [(a.copy(), b.copy()) for a, b in enc.tangent_bounds]
             tlo, thi = tan[k]
             for j in np.flatnonzero(~enc.inactive[k]):
