@@ -16,7 +16,7 @@ from .exact import ExactValue, exact, liplp
 from .lipopt import lipopt
 from .lower import lower_bound
 from .network import ReLUNetwork
-from .random_nets import band_mask, random_network
+from .random_nets import band_mask, he_network, random_network
 from .result import LipschitzBound
 from .spec import GLOBAL_RADIUS, Box, dual_norm
 from .upper import upper_bound
@@ -39,6 +39,7 @@ __all__ = [
     "Comparison",
     "dual_norm",
     "random_network",
+    "he_network",
     "band_mask",
     "load_sdp_nn",
     "load_mnist",

@@ -50,3 +50,25 @@ def random_network(
         weights.append(W)
         biases.append(b)
     return ReLUNetwork(weights, biases)
+
+
+def he_network(sizes: Sequence[int], seed: int | np.random.Generator | None = 0) -> ReLUNetwork:
+    """A ReLU network with He initialization, the random networks of LipMIP's experiments.
+
+    ``sizes`` lists every layer including the output, as LipMIP writes them:
+    ``he_network([16, 16, 16, 2])`` has 16 inputs, two hidden layers of 16 and 2 logits.
+    Weights are normal with standard deviation ``sqrt(2 / fan_in)`` (He et al. 2015); biases
+    uniform in ``+-1/sqrt(fan_in)`` (PyTorch's default). Seeded.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 3 or min(sizes) < 1:
+        raise ValueError(
+            f"sizes must list the input, >= 1 hidden layer and the output widths, got {sizes}"
+        )
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    weights, biases = [], []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in)))
+        bound = 1.0 / np.sqrt(fan_in)
+        biases.append(rng.uniform(-bound, bound, size=fan_out))
+    return ReLUNetwork(weights, biases)
