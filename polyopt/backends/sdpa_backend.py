@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,7 +72,9 @@ def _no_error_recalculation():
     saved = sdpaputils.get_primalerror, sdpaputils.get_dualerror
     sdpaputils.get_primalerror = sdpaputils.get_dualerror = lambda *args: None
     try:
-        yield
+        with warnings.catch_warnings():  # sdpap then warns that it could not recompute them
+            warnings.filterwarnings("ignore", "Python recalculation", RuntimeWarning)
+            yield
     finally:
         sdpaputils.get_primalerror, sdpaputils.get_dualerror = saved
 
