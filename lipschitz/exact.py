@@ -204,6 +204,10 @@ def exact(
     """
     t0 = time.perf_counter()
     norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit!r}")
+    if not 0 <= rel_gap < 1:
+        raise ValueError(f"rel_gap must be in [0, 1), got {rel_gap!r}")
     split = norm == "1" and mode == "forward" if split is None else bool(split)
     if split and (norm != "1" or mode != "forward"):
         raise ValueError("split=True applies to norm='1' in forward mode only")
@@ -252,7 +256,8 @@ def exact(
             if ev["value"] > best:
                 best, best_eval = ev["value"], ev
                 best_eval["objective"] = out.objective + enc.offset
-    lower = best_eval["lower"] if best_eval is not None else 0.0
+    # the two are separate floating-point evaluations of one number when verified
+    lower = min(best_eval["lower"], best) if best_eval is not None else 0.0
     upper = max(uppers + [best]) if uppers or np.isfinite(best) else np.inf
     status = "time_limit" if "time_limit" in statuses else "optimal"
     if status == "optimal" and upper - lower > EXACT_REL_TOL * max(abs(upper), 1.0):
