@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 import lipschitz as lp
+from lipschitz.compare import DEFAULT_METHODS
 
 # LipMIP appendix Table 1 (L1(f, X), unit hypercube): (time mean, time std, rel. error %)
 PUBLISHED = {
@@ -133,19 +134,7 @@ def networks(setting: str, count: int, epochs: int):
 
 
 def table(setting: str, results: list[dict], norm: str) -> str:
-    names = [
-        "randomlb",
-        "search",
-        "clever",
-        "exact",
-        "hr-2",
-        "shor",
-        "liplp",
-        "fastlip",
-        "lipsdp",
-        "seqlip",
-        "naive",
-    ]
+    names = ["randomlb" if m == "sampling" else m for m in DEFAULT_METHODS]
     pub = PUBLISHED[setting] if norm == "1" else {}
     lines = [
         f"{'method':<9} {'n':>3} {'time (s)':>17} {'rel. error':>19} | "

@@ -179,3 +179,27 @@ def forward(net, X: np.ndarray) -> np.ndarray:
     for W, b in zip(net.weights[:-1], net.biases[:-1]):
         a = np.maximum(a @ W.T + b, 0.0)
     return a @ net.weights[-1].T + net.biases[-1]
+
+
+def functional(output, n_out: int) -> np.ndarray:
+    """An output spec (None, int ``i``, pair ``(i, r)`` or vector) as the vector ``c``,
+    independently of lipschitz.spec."""
+    if output is None:
+        return np.ones(1)
+    if isinstance(output, int):
+        return np.eye(n_out)[output]
+    if isinstance(output, tuple):
+        i, r = output
+        return np.eye(n_out)[i] - np.eye(n_out)[r]
+    return np.asarray(output, dtype=float)
+
+
+def box_of(domain, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, radius)`` of a domain spec (``"global"`` is the radius-10 box; a Box has
+    ``center`` and ``radius``)."""
+    if isinstance(domain, str):
+        return np.zeros(n), np.full(n, 10.0)
+    if hasattr(domain, "center"):
+        return domain.center, domain.radius
+    center, radius = domain
+    return np.asarray(center, float), np.broadcast_to(np.asarray(radius, float), (n,))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from enumeration import dual, exact_lipschitz, forward, regions
+from enumeration import box_of, dual, exact_lipschitz, forward, functional, regions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,28 +30,6 @@ HR_SHOR_REL, HR_SHOR_ABS = 1e-5, 1e-6
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def functional(output, n_out: int) -> np.ndarray:
-    """The output spec as the vector ``c`` (independently of lipschitz.spec)."""
-    if output is None:
-        return np.ones(1)
-    if isinstance(output, int):
-        return np.eye(n_out)[output]
-    if isinstance(output, tuple):
-        i, r = output
-        return np.eye(n_out)[i] - np.eye(n_out)[r]
-    return np.asarray(output, dtype=float)
-
-
-def box_of(domain, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(center, radius)`` of a domain spec (the global domain is the radius-10 box)."""
-    if isinstance(domain, str):
-        return np.zeros(n), np.full(n, 10.0)
-    if isinstance(domain, Box):
-        return domain.center, domain.radius
-    center, radius = domain
-    return np.asarray(center, float), np.broadcast_to(np.asarray(radius, float), (n,))
 
 
 def gradients_at(net, X: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 import pytest
-from enumeration import dual, regions
+from enumeration import box_of, dual, functional, regions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,26 +63,6 @@ def splits(mode: str, norm: str) -> list:
     """``split`` settings that apply: the L1 case in forward mode has the vertex-direction
     split (its default) and the single program."""
     return [None, False] if mode == "forward" and norm == "1" else [None]
-
-
-def functional(output, n_out: int) -> np.ndarray:
-    """The output spec as the vector ``c`` (independently of lipschitz.spec)."""
-    if isinstance(output, int):
-        return np.eye(n_out)[output]
-    if isinstance(output, tuple):
-        i, r = output
-        return np.eye(n_out)[i] - np.eye(n_out)[r]
-    return np.asarray(output, dtype=float)
-
-
-def box_of(domain, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(center, radius)`` of a domain spec (the global domain is the radius-10 box)."""
-    if isinstance(domain, str):
-        return np.zeros(n), np.full(n, 10.0)
-    if isinstance(domain, Box):
-        return domain.center, domain.radius
-    center, radius = domain
-    return np.asarray(center, float), np.broadcast_to(np.asarray(radius, float), (n,))
 
 
 def reference(net, domain, c) -> dict[str, float]:
