@@ -16,7 +16,7 @@ run on the first ``--sdp-networks`` networks only (the column ``n`` says how man
 
 Run: python benchmarks/lipmip_tables.py [--settings random synthetic] [--networks 20]
          [--sdp-networks 5] [--norm 1] [--epochs 500] [--time-limit 600]
-         [--sdp-time-limit 120]
+         [--sdp-time-limit 120] [--methods shor hr-2 ...]
 """
 
 from __future__ import annotations
@@ -169,6 +169,8 @@ def main() -> None:
     ap.add_argument("--sdp-networks", type=int, default=5)
     ap.add_argument("--norm", default="1", choices=["1", "inf"])
     ap.add_argument("--epochs", type=int, default=500)
+    ap.add_argument("--methods", nargs="+", default=None,
+                    help="run only these (names as in the table; exact always runs)")
     ap.add_argument("--time-limit", type=float, default=600.0, help="per exact solve")
     ap.add_argument(
         "--sdp-time-limit",
@@ -182,6 +184,8 @@ def main() -> None:
         results = []
         for k, net in enumerate(networks(setting, args.networks, args.epochs)):
             methods = ("exact",) + CHEAP + (SDP if k < args.sdp_networks else ())
+            if args.methods is not None:
+                methods = tuple(m for m in methods if m == "exact" or m in args.methods)
             res = evaluate(net, args.norm, methods, args.time_limit, args.sdp_time_limit)
             results.append(res)
             print(

@@ -258,6 +258,10 @@ def build_lcep(
             add(r >= 0)
             add(1 - r >= 0)
             add(r * (1 - r) >= 0)
+            # |t| <= r <= 1 gives t^2 <= r^2 <= r: with sum r <= 1 these bound the trace of
+            # the t block of the moment matrix by 1 (an L2-type bound on t) instead of n
+            add(r - t * t >= 0)
+            add(r * r - t * t >= 0)
             clique.append(rs[i])
         cliques.append(clique)
     if norm == "2":
