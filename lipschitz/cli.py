@@ -1,4 +1,5 @@
-"""Command line: ``lipschitz demo`` and ``lipschitz bound MODEL`` (also ``python -m lipschitz``)."""
+"""Command line: ``lipschitz demo``, ``lipschitz bound MODEL`` and ``lipschitz compare MODEL``
+(also ``python -m lipschitz``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import Any
 
 import numpy as np
 
+import lipschitz
+
+from .compare import DEFAULT_METHODS, compare
+from .exact import exact
 from .lower import lower_bound
 from .network import ReLUNetwork
 from .random_nets import random_network
@@ -36,6 +41,21 @@ def load_model(path: str) -> ReLUNetwork:
     raise ValueError(f"unsupported model file {path!r}: use .onnx or .npz (W0, b0, W1, b1, ...)")
 
 
+BOUND_METHODS = (
+    "hr",
+    "shor",
+    "naive",
+    "fastlip",
+    "lower",
+    "exact",
+    "liplp",
+    "lipsdp",
+    "seqlip",
+    "lipopt",
+    "clever",
+)
+
+
 def _output(text: str | None) -> Any:
     if text is None:
         return None
@@ -45,7 +65,8 @@ def _output(text: str | None) -> Any:
 
 def _record(b) -> dict[str, Any]:
     value = float(b.value)
-    return {
+    bracket = {"lower": b.lower, "upper": b.upper} if b.kind == "exact" else {}
+    return bracket | {
         "value": value if np.isfinite(value) else None,
         "kind": b.kind,
         "method": b.method,
@@ -69,16 +90,20 @@ def demo() -> None:
             upper_bound(net, method="fastlip", domain=dom),
             upper_bound(net, method="shor", domain=dom),
             upper_bound(net, order=2, domain=dom),
+            exact(net, domain=dom),
             lower_bound(net, domain=dom),
         ]
         for b in rows:
-            if b.kind == "upper":
+            if b.kind in ("upper", "exact"):
                 unstable, sound = str(b.unstable), str(b.sound)
             else:
                 unstable, sound = "-", "-"
-            name = b.method if b.kind == "upper" else "lower"
+            name = {"upper": b.method, "exact": "exact"}.get(b.kind, "lower")
             print(f"{label:>14} {name:>8} {b.value:9.4f} {b.seconds:8.3f} {unstable:>9} {sound:>6}")
-    print("\nEvery upper bound is >= the lower bound (the dual norm of an actual gradient).")
+    print(
+        "\nlower <= exact <= every upper bound (exact: LipMIP; lower: the dual norm of an "
+        "actual gradient)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="bounds of a small random network by every method")
     bp = sub.add_parser("bound", help="bound the Lipschitz constant of a network file")
     bp.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
-    bp.add_argument("--method", default="hr", choices=["hr", "shor", "naive", "fastlip", "lower"])
+    bp.add_argument("--method", default="hr", choices=list(BOUND_METHODS))
     bp.add_argument("--order", type=int, default=None, help="HR order (1 or 2; default 2)")
     bp.add_argument("--norm", default="inf", help="input norm: inf, 1 or 2")
     bp.add_argument(
@@ -99,7 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     bp.add_argument("--center", default=None, help="comma-separated center (default 0)")
     bp.add_argument("--output", default=None, help="logit i, or i,r for f_i - f_r")
     bp.add_argument("--solver", default=None)
+    bp.add_argument("--time-limit", type=float, default=None, help="seconds (exact, SDPs)")
     bp.add_argument("--json", action="store_true", help="print a JSON record")
+    cp = sub.add_parser("compare", help="every estimator on a network file, in one table")
+    cp.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
+    cp.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help="comma-separated (default: %(default)s)",
+    )
+    for flag, kw in (
+        ("--norm", dict(default="inf", help="input norm: inf, 1 or 2")),
+        ("--radius", dict(type=float, default=None, help="box radius (default: global)")),
+        ("--center", dict(default=None, help="comma-separated center (default 0)")),
+        ("--output", dict(default=None, help="logit i, or i,r for f_i - f_r")),
+        ("--time-limit", dict(type=float, default=None, help="seconds per method")),
+        ("--save", dict(default=None, help="write the table to a .csv or .json file")),
+    ):
+        cp.add_argument(flag, **kw)
     args = ap.parse_args(argv)
     if args.command == "demo":
         demo()
@@ -115,7 +157,24 @@ def main(argv: list[str] | None = None) -> int:
             )
             domain = (center, 10.0 if args.radius is None else args.radius)
         out = _output(args.output)
-        if args.method == "lower":
+        if args.command == "compare":
+            table = compare(
+                net,
+                methods=args.methods.split(","),
+                norm=args.norm,
+                domain=domain,
+                output=out,
+                time_limit=args.time_limit,
+            )
+            print(table)
+            if args.save:
+                table.save(args.save)
+            return 0
+        spec = dict(norm=args.norm, domain=domain, output=out)
+        if args.method in ("exact", "liplp", "lipsdp", "seqlip", "clever", "lipopt"):
+            kw = {"time_limit": args.time_limit} if args.method in ("exact", "lipopt") else {}
+            b = getattr(lipschitz, args.method)(net, **spec, **kw)
+        elif args.method == "lower":
             b = lower_bound(net, norm=args.norm, domain=domain, output=out)
         else:
             b = upper_bound(
@@ -126,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 domain=domain,
                 output=out,
                 solver=args.solver,
+                time_limit=args.time_limit,
             )
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"lipschitz: error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -85,3 +85,31 @@ def test_demo_prints_every_method(capsys):
     out = capsys.readouterr().out
     for word in ("naive", "fastlip", "shor", "hr-2", "lower", "global", "local"):
         assert word in out
+
+
+def test_bound_exact_and_compare(tmp_path, capsys):
+    from enumeration import exact_lipschitz
+
+    net = lp.random_network((3, 5), outputs=2, seed=2)
+    path = tmp_path / "net.npz"
+    save_npz(path, net)
+    truth = exact_lipschitz(net, np.zeros(3), 0.5, [1.0, -1.0], "1")
+    args = ["--output", "0,1", "--radius", "0.5", "--norm", "1"]
+    assert main(["bound", str(path), "--method", "exact", "--json", *args]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["kind"] == "exact" and rec["status"] == "optimal"
+    assert rec["value"] == pytest.approx(truth, rel=1e-6)
+    assert rec["lower"] <= rec["value"] <= rec["upper"]
+    out = tmp_path / "table.csv"
+    methods = "exact,lipsdp,seqlip,liplp,fastlip"
+    assert main(["compare", str(path), "--methods", methods, "--save", str(out), *args]) == 0
+    text = capsys.readouterr().out
+    for name in methods.split(","):
+        assert name in text
+    rows = out.read_text().splitlines()
+    assert len(rows) == 6 and rows[0].startswith("method,kind,value")
+    for row in rows[2:]:  # every upper bound is above the constant
+        assert float(row.split(",")[2]) >= truth * (1 - 1e-9)
+    assert main(["bound", str(path), "--method", "exact", "--norm", "2", "--output", "0"]) == 2
+    assert "polyhedral" in capsys.readouterr().err
+    assert main(["compare", str(path), "--methods", "exact,magic", "--output", "0"]) == 2
