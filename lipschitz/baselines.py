@@ -50,7 +50,7 @@ from .lcep import NeuronCounts, stability
 from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
-from .upper import FLOAT_SAFETY
+from .upper import FLOAT_SAFETY, fastlip_bound
 
 EPS = float(np.finfo(float).eps)
 SDP_SOLVERS = ("CLARABEL", "SCS", "MOSEK", "CVXOPT", "SDPA", "COPT")
@@ -639,8 +639,9 @@ def clever(
     (:func:`fit_reverse_weibull`, the CLEVER repository's defaults, as in the paper); the
     value is the fitted location (the distribution's right end point). When every fit fails,
     the best KS p-value is below :data:`CLEVER_MIN_PVALUE` (the repository's rule) or the
-    location lies below the largest observed maximum, the value is that maximum and the
-    status is ``"fallback"`` (``info["fallback"]`` says why). Seeded.
+    location lies below the largest observed maximum or above the FastLip upper bound (a
+    diverged fit), the value is that maximum and the status is ``"fallback"``
+    (``info["fallback"]`` says why). Seeded.
     """
     t0 = time.perf_counter()
     s = _setup(net, norm, domain, output)
@@ -671,6 +672,11 @@ def clever(
         reason = f"KS p-value {fit['pvalue']:.3g} < {CLEVER_MIN_PVALUE} (ill-conditioned sample)"
     elif value < observed:
         reason = "the fitted location is below the largest observed maximum"
+    else:
+        ceiling = fastlip_bound(net, s.box, s.c, s.norm)
+        info["fastlip"] = ceiling
+        if value > ceiling:
+            reason = f"the fitted location exceeds the FastLip upper bound {ceiling:.6g}"
     if reason is not None:
         value, status = observed, "fallback"
         info["fallback"] = f"{reason}: reporting the largest observed maximum"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import lipschitz.baselines as bl
-from lipschitz import Box, ReLUNetwork, random_network
+from lipschitz import Box, ReLUNetwork, random_network, upper_bound
 from lipschitz.baselines import clever, fit_reverse_weibull, lipsdp, seqlip
 
 NORMS = ("inf", "1", "2")
@@ -327,6 +327,7 @@ def test_clever_uses_the_fit_or_falls_back(monkeypatch):
     net = random_network((2, 3), seed=0)
     x = stats.weibull_max.rvs(2.0, loc=3.0, scale=0.5, size=300, random_state=2)
     monkeypatch.setattr(bl, "batch_maxima", lambda *args: x)
+    monkeypatch.setattr(bl, "fastlip_bound", lambda *args: np.inf)  # these maxima are synthetic
     b = clever(net, "2", batches=300)
     assert b.status == "optimal" and "fallback" not in b.info
     assert b.value == pytest.approx(b.info["location"]) and b.value >= x.max()
@@ -387,3 +388,14 @@ def test_bad_inputs_raise():
         clever(net, output=0, batches=1.5)
     with pytest.raises(TypeError, match="seed"):
         clever(net, output=0, seed="a")
+
+
+def test_clever_rejects_a_location_above_fastlip(monkeypatch):
+    """A diverged fit (location above a valid upper bound) falls back to the observed max."""
+    net = random_network((2, 3), seed=0)
+    x = np.linspace(0.1, 0.2, 300)
+    ceiling = upper_bound(net, method="fastlip", norm="2").value
+    monkeypatch.setattr(bl, "batch_maxima", lambda *args: x)
+    monkeypatch.setattr(bl, "fit_reverse_weibull", lambda m: {"loc": 2 * ceiling, "pvalue": 0.5})
+    b = clever(net, "2", batches=300)
+    assert b.status == "fallback" and b.value == x.max() and "FastLip" in b.info["fallback"]
