@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from .lcep import NeuronCounts
+from .lower import lower_bound
 from .milp import solve_lp_certified, solve_milp
 from .mip_encoding import (
     GradientMIP,
@@ -174,6 +175,7 @@ def exact(
     formulation: str = "bigm",
     tighten: bool = True,
     split: bool | None = None,
+    warm_start: bool = True,
     verbose: bool = False,
 ) -> ExactValue:
     """The exact Lipschitz constant of a ReLU network on a box (LipMIP).
@@ -227,6 +229,9 @@ def exact(
     deadline = None if time_limit is None else t0 + time_limit
     best = -np.inf
     best_eval: dict[str, Any] | None = None
+    if warm_start and c is not None:  # a good point first: the programs only look above it
+        best_eval = _search_start(net, box, c, norm, domain)
+        best = best_eval["value"]
     uppers, nodes, statuses = [], 0, []
     for k in order:
         enc = encs[k]
@@ -237,7 +242,7 @@ def exact(
             uppers.append(enc.cap)
             statuses.append("time_limit")
             continue
-        if np.isfinite(best) and len(encs) > 1:  # only a better value is of interest
+        if np.isfinite(best):  # only a better value is of interest
             idx = np.array(list(enc.model.cost), dtype=np.int64)
             vals = np.array([enc.model.cost[i] for i in idx])
             enc.model.row(idx, vals, lo=best - enc.offset + 1e-9 * max(1.0, abs(best)))
@@ -289,6 +294,23 @@ def exact(
     )
 
 
+def _search_start(net, box, c, norm, domain) -> dict[str, Any]:
+    """The region search's lower bound as the starting incumbent: an actual gradient at a
+    point where no pre-activation is 0 (so its region has an interior)."""
+    lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000,
+                     starts=16)
+    x = lb.info["argmax"]
+    return {
+        "value": float(lb.value),
+        "lower": float(lb.value),
+        "verified": True,
+        "argmax": x,
+        "pattern": [(z > 0).astype(float) for z in net.preactivations(x)],
+        "output_functional": c,
+        "found_by": "search",
+    }
+
+
 def _evaluate(net, box, enc, xs, c, norm, direction) -> dict[str, Any]:
     """Value of a MIP solution's activation pattern, and a certified lower bound."""
     masks = _pattern(enc, xs)
@@ -298,6 +320,7 @@ def _evaluate(net, box, enc, xs, c, norm, direction) -> dict[str, Any]:
         "value": value,
         "lower": lower,
         "verified": verified,
+        "found_by": "mip",
         "argmax": xs[enc.x],
         "pattern": masks,
         "output_functional": w,
