@@ -299,13 +299,13 @@ def _search_start(net, box, c, norm, domain) -> dict[str, Any]:
     point where no pre-activation is 0 (so its region has an interior)."""
     lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000,
                      starts=16)
-    x = lb.info["argmax"]
+    x = np.asarray(lb.info["argmax"], dtype=float).reshape(-1)
     return {
         "value": float(lb.value),
         "lower": float(lb.value),
         "verified": True,
         "argmax": x,
-        "pattern": [(z > 0).astype(float) for z in net.preactivations(x)],
+        "pattern": [(z.reshape(-1) > 0).astype(float) for z in net.preactivations(x)],
         "output_functional": c,
         "found_by": "search",
     }
