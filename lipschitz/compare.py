@@ -35,19 +35,8 @@ METHODS = (
 )
 """Names accepted by :func:`compare` (``lipopt-k`` for any degree ``k``)."""
 
-DEFAULT_METHODS = (
-    "sampling",
-    "search",
-    "clever",
-    "exact",
-    "hr-2",
-    "shor",
-    "liplp",
-    "fastlip",
-    "lipsdp",
-    "seqlip",
-    "naive",
-)
+DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("hr-1", "lipopt-3"))
+"""What :func:`compare` runs by default (HR-1 equals Shor; LipOpt's LP grows fast)."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ import pytest
 from enumeration import box_of, dual, functional, regions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import output_spec
 
 import lipschitz
 from lipschitz import Box, lower_bound, random_network, upper_bound
@@ -572,15 +573,7 @@ def cases(draw):
     n = sizes[0]
     seed = draw(st.integers(0, 10_000))
     outputs = draw(st.integers(1, 3))
-    kind = draw(st.sampled_from(["int", "pair", "vector"] if outputs > 1 else ["int", "vector"]))
-    if kind == "int":
-        output = draw(st.integers(0, outputs - 1))
-    elif kind == "pair":
-        i, r = draw(st.permutations(range(outputs)))[:2]
-        output = (i, r)
-    else:
-        coef = st.floats(-2, 2, allow_nan=False).filter(lambda v: abs(v) > 0.05)
-        output = np.array(draw(st.lists(coef, min_size=outputs, max_size=outputs)))
+    output = draw(output_spec(outputs))
     norm = draw(st.sampled_from(NORMS))
     if draw(st.booleans()):
         domain = "global"
