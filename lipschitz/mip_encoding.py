@@ -35,7 +35,6 @@ from .milp import LinearModel
 from .network import ReLUNetwork
 from .spec import Box, dual_norm
 
-OUTPUT_NORMS = ("inf", "1", "cross")
 STABLE_MARGIN = 1e-9
 """Relative margin by which a tightened bound must clear 0 to fix a neuron."""
 
@@ -76,7 +75,6 @@ class GradientMIP:
     t: np.ndarray | None
     vertices: np.ndarray | None
     offset: float
-    grad_bounds: tuple[np.ndarray, np.ndarray]
     cap: float
     counts: dict[str, int] = field(default_factory=dict)
     z_exprs: list[Affine] = field(default_factory=list)
@@ -489,7 +487,6 @@ def encode_gradient_norm(
         else:  # l1 norm of the outputs: sum |o_i|
             offset = _objective_l1(model, o, olo, ohi)
             cap = float(np.maximum(np.abs(olo), np.abs(ohi)).sum())
-        glo, ghi = olo, ohi
     else:
         if output_norm is None:
             y = Affine.constant(W_out.T @ c)
@@ -504,7 +501,6 @@ def encode_gradient_norm(
             ylo, yhi = _interval(net.weights[k].T, slo, shi)
         objective = _objective_l1 if norm == "inf" else _objective_linf
         offset = objective(model, y, ylo, yhi)
-        glo, ghi = ylo, yhi
         cap = float(dual_norm(np.maximum(np.abs(ylo), np.abs(yhi)), norm))
     counts = {
         "variables": model.nvars,
@@ -522,7 +518,6 @@ def encode_gradient_norm(
         t,
         vertices,
         offset,
-        (glo, ghi),
         cap * (1 + 1e-12),
         counts,
         z_exprs,
