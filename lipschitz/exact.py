@@ -230,9 +230,10 @@ def exact(
     best = -np.inf
     best_eval: dict[str, Any] | None = None
     if warm_start and c is not None:  # a good point first: the programs only look above it
-        best_eval = _search_start(net, box, c, norm, domain)
+        best_eval = _search_start(net, box, c, norm)
         best = best_eval["value"]
     uppers, nodes, statuses = [], 0, []
+    cutoff_slack = 0.0  # a program proved to have nothing above best + this
     for k in order:
         enc = encs[k]
         if enc.cap <= best:  # its interval bound cannot beat what is found
@@ -245,10 +246,12 @@ def exact(
         if np.isfinite(best):  # only a better value is of interest
             idx = np.array(list(enc.model.cost), dtype=np.int64)
             vals = np.array([enc.model.cost[i] for i in idx])
-            enc.model.row(idx, vals, lo=best - enc.offset + 1e-9 * max(1.0, abs(best)))
+            slack = 1e-9 * max(1.0, abs(best))
+            enc.model.row(idx, vals, lo=best - enc.offset + slack)
         out = solve_milp(enc.model, solver, remaining, max(rel_gap, 1e-10), verbose=verbose)
         nodes += out.nodes
         if out.status == "infeasible" and np.isfinite(best):
+            cutoff_slack = max(cutoff_slack, slack)
             continue  # nothing above the cutoff
         if out.status in ("infeasible", "unbounded", "error") or (
             out.x is None and out.status != "time_limit"
@@ -263,7 +266,7 @@ def exact(
                 best_eval["objective"] = out.objective + enc.offset
     # the two are separate floating-point evaluations of one number when verified
     lower = min(best_eval["lower"], best) if best_eval is not None else 0.0
-    upper = max(uppers + [best]) if uppers or np.isfinite(best) else np.inf
+    upper = max(uppers + [best + cutoff_slack]) if uppers or np.isfinite(best) else np.inf
     status = "time_limit" if "time_limit" in statuses else "optimal"
     if status == "optimal" and upper - lower > EXACT_REL_TOL * max(abs(upper), 1.0):
         status = "gap"
@@ -294,7 +297,7 @@ def exact(
     )
 
 
-def _search_start(net, box, c, norm, domain) -> dict[str, Any]:
+def _search_start(net, box, c, norm) -> dict[str, Any]:
     """The region search's lower bound as the starting incumbent: an actual gradient at a
     point where no pre-activation is 0 (so its region has an interior)."""
     lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000,
