@@ -16,6 +16,12 @@ variables ``s_kj = u_kj h_kj`` where ``h_k = W_{k+1}^T s_{k+1}`` (``s_L = u_L * 
 that the objective is ``t^T W_1^T s_1`` (degree 2) and every constraint has degree <= 2.
 Each ``s_kj`` gets interval bounds from those of ``h_kj``.
 
+The variables are ``u = (1 + sg) / 2`` with ``sg`` (named ``sg{k}_{j}``) in ``[-1, 1]``, so that
+``u (u - 1) = 0`` reads ``sg^2 = 1``: the same problem, whose moment matrices have unit
+diagonal entries (which the low-rank solver keeps exactly). For the L-inf input norm the
+objective is linear in ``t``, so its maximum over the cube is attained at a vertex and
+``t_i^2 = 1`` replaces ``t_i^2 <= 1`` (exact, and a tighter relaxation).
+
 Every variable ``v`` also gets its interval ``lo <= v <= hi`` and ``(v - lo)(hi - v) >= 0``
 (``z`` from interval bound propagation, ``a`` in ``[0, max(h, 0)]``, ``s`` from the bounds of
 ``h``): without them the first-order relaxation of a lifted problem is unbounded. With
@@ -219,7 +225,7 @@ def build_lcep(
         idx = np.flatnonzero(unstable[k])
         u_k, z_k, y_k, s_k = {}, {}, {}, {}
         for j in idx:
-            u_k[j] = B.new(f"u{k + 1}_{j + 1}", 0.0, 1.0)
+            u_k[j] = B.new(f"sg{k + 1}_{j + 1}", -1.0, 1.0)
             if not substitute:
                 z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j], zh[j])
             if k < L - 1:
@@ -247,9 +253,14 @@ def build_lcep(
         add(x - xl[i] >= 0)
         add(xh[i] - x >= 0)
         add((x - xl[i]) * (xh[i] - x) >= 0)
-        add(1 - t * t >= 0)
-        add(t + 1 >= 0)
-        add(1 - t >= 0)
+        if norm == "inf":
+            # the objective is linear in t, so max over the cube = max over its vertices:
+            # t_i^2 = 1 is an exact reformulation (and a tighter relaxation than t_i^2 <= 1)
+            add(t * t - 1 == 0)
+        else:
+            add(1 - t * t >= 0)
+            add(t + 1 >= 0)
+            add(1 - t >= 0)
         clique = [xs[i], ts[i]]
         if norm == "1":
             r = B.vars[rs[i]]
@@ -279,7 +290,7 @@ def build_lcep(
         act = np.zeros((Ws[k].shape[0], N + 1))
         act[active[k]] = E[active[k]]
         for j, ui in us[k].items():
-            u = B.vars[ui]
+            u = 0.5 + 0.5 * B.vars[ui]  # u = (1 + sg) / 2 with sg = +-1
             l_, h_ = float(zl[j]), float(zh[j])
             if substitute:
                 z = B.affine(E[j])
@@ -324,7 +335,8 @@ def build_lcep(
     V = np.zeros((Ws[L - 1].shape[0], N + 1))
     V[active[L - 1], N] = g_out[active[L - 1]]
     for j, ui in us[L - 1].items():
-        V[j, ui] = g_out[j]
+        V[j, ui] = 0.5 * g_out[j]
+        V[j, N] = 0.5 * g_out[j]
     lifted = 0
     clique_of = {v: q for q, cl in enumerate(cliques) for v in cl}
     for k in range(L - 2, -1, -1):
@@ -337,8 +349,8 @@ def build_lcep(
                 hl, hh = _interval(H[j], lo, hi)
                 slo, shi = min(hl, 0.0), max(hh, 0.0)
                 lo[si], hi[si] = slo, shi
-                s, u = B.vars[si], B.vars[ui]
-                add(s - B.times_affine(ui, H[j]) == 0, is_bad=True)
+                s, u = B.vars[si], 0.5 + 0.5 * B.vars[ui]
+                add(s - B.times_affine(ui, 0.5 * H[j], shift=1.0) == 0, is_bad=True)
                 add(s - slo >= 0)
                 add(shi - s >= 0)
                 add((s - slo) * (shi - s) >= 0)
@@ -350,7 +362,8 @@ def build_lcep(
                 lifted += 1
                 cliques[clique_of[ui]].append(si)
             else:
-                Vk[j, ui] = H[j, N]
+                Vk[j, ui] = 0.5 * H[j, N]
+                Vk[j, N] = 0.5 * H[j, N]
         V = Vk
     grad = Ws[0].T @ V  # (n0, N + 1)
 

@@ -7,6 +7,7 @@ from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend
 from .highs_backend import HighsBackend
+from .lowrank import LowRankBackend
 from .reduced import fully_reducible
 from .scs_backend import SCSBackend
 from .sdpa_backend import SDPABackend
@@ -23,7 +24,7 @@ __all__ = [
     "SDPA_MAX_MOMENTS",
 ]
 
-SOLVERS = ("clarabel", "scs", "sdpa", "highs", "mosek", "cvxpy:<NAME>")
+SOLVERS = ("clarabel", "scs", "sdpa", "lowrank", "highs", "mosek", "cvxpy:<NAME>")
 
 #: Largest PSD block side for which the default is Clarabel (its KKT system holds a dense
 #: (s(s+1)/2)^2 block per cone: a 66 x 66 moment matrix already takes 2-4 s, a 91 x 91 one
@@ -69,6 +70,8 @@ def get_backend(name: str) -> Backend:
         return MosekBackend()
     if key == "highs":
         return HighsBackend()
+    if key == "lowrank":
+        return LowRankBackend()
     if key.startswith("cvxpy:") and len(key) > 6:
         return CvxpyBackend(key[6:])
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")
