@@ -222,10 +222,14 @@ def test_three_variable_problem_hierarchy_and_two_minimizers():
     for order, value in published.items():
         r = prob.solve(order=order, **SOLVE)
         assert r.status in ("optimal", "inaccurate")
-        # 4 published digits when the solver reports success; Clarabel stops "inaccurate" at
-        # order 3 here (flagged by the library), still within 1e-3
+        # 4 published digits in the solver's dual value when it reports success; Clarabel
+        # stops "inaccurate" at order 3 here (flagged by the library), still within 1e-3. The
+        # variables are not boxed, so the reported bound is the dual value less the
+        # certificate error at the solver's moments, which are large here (~1e5): within 1e-3
         tol = 1e-4 if r.status == "optimal" else 1e-3
-        assert abs(r.bound - value) <= tol, (order, r.status, r.bound)
+        assert abs(r.dual_value - value) <= tol, (order, r.status, r.dual_value)
+        assert r.bound <= r.dual_value
+        assert abs(r.bound - value) <= 1e-3, (order, r.status, r.bound)
         assert r.bound <= grid_min + 1e-6
     m = r.minimizers()  # order 4
     assert m.certified, m.reason
