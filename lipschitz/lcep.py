@@ -181,6 +181,7 @@ def build_lcep(
     c: np.ndarray,
     cuts: bool = True,
     substitute: bool = False,
+    affine_links: bool = False,
 ) -> LCEP:
     """The lifted LCEP of ``c . net`` on ``box`` for the input norm ``norm``.
 
@@ -190,6 +191,11 @@ def build_lcep(
     bounds ``l <= z <= h`` are then implied by the other variables' bounds and omitted, and
     the quadratic ``(z - l)(h - z) >= 0`` is kept when ``z`` involves at most
     :data:`DENSE_BOX_LIMIT` variables.
+
+    ``affine_links=True`` states the links as the affine ``z - W_k a_{k-1} - b_k = 0`` instead
+    of the squared equalities: HR-d then imposes ``L(h m) = 0`` for every ``m`` of degree <= 1
+    (the same relaxation, since ``M_1`` is PSD), linear rows that first-order and low-rank
+    solvers handle far better than one degenerate quadratic row.
     """
     L = net.depth
     n0 = net.input_dim
@@ -300,7 +306,7 @@ def build_lcep(
                 z = B.vars[zi]
                 e = E[j].copy()
                 e[zi] -= 1.0
-                add(B.square(e) == 0, is_bad=True)
+                add((B.affine(e) if affine_links else B.square(e)) == 0, is_bad=True)
                 clique = [ui, zi]
             add(u * (u - 1) == 0)
             add((u - 0.5) * z >= 0)

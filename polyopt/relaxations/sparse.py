@@ -150,7 +150,9 @@ def nearly_sparse(
 
     ``M_1(y)`` on all variables, ``M_d(y, I_k)`` on the cliques of the sparsity pattern built
     without the bad constraints, ``M_{d - w_i}(g_i y, I_k(i))`` for the other constraints, and
-    only ``L_y(g) >= 0`` (``= 0`` for equalities) for each bad constraint. ``bad`` lists
+    only ``L_y(g) >= 0`` (``= 0`` for equalities) for each bad constraint (for an affine
+    equality ``h = 0``: ``L_y(h m) = 0`` for all ``m`` of degree <= 1, the rows Shor's
+    relaxation has, equivalent to ``L_y(h^2) = 0`` given ``M_1 >= 0``). ``bad`` lists
     constraint indices; by default they are found by :func:`detect_bad_constraints`.
     Objective terms of degree <= 2 are covered by ``M_1``; higher-degree terms must lie in a
     clique.
@@ -181,6 +183,10 @@ def nearly_sparse(
         g = sc.polys[b]
         if sc.kinds[b] == "ineq":
             scalar.append((f"L(c{b}) >= 0", g))
+        elif problem.constraints[b].poly.degree <= 1:
+            # an affine equality h = 0: L(h m) = 0 for every m of degree <= 1, all moments of
+            # M_1 (Shor's localizing rows; with M_1 PSD the same as L(h^2) = 0)
+            eqs.append(EqualityFamily(f"L(c{b} x) = 0", basis_codes(np.arange(n), 1, 2 * d, n), g))
         else:
             eqs.append(EqualityFamily(f"L(c{b}) = 0", basis_codes(np.arange(0), 0, 2 * d, n), g))
     info = {"cliques": structure.cliques, "assignment": structure.assignment, "bad": bad}
