@@ -492,7 +492,8 @@ def test_hr_with_a_coupling_equality():
     hr2 = P.solve(order=2, sparsity="nearly", **SOLVE).bound
     d2 = P.solve(order=2, **SOLVE).bound
     R = nearly_sparse(P, order=2)
-    assert R.program.A_eq.shape[0] == 1  # only L(h) = 0 for the bad equality
+    # the affine bad equality: L(h m) = 0 for m in {1, x1, ..., x5}, the rows of M_1 only
+    assert R.program.A_eq.shape[0] == 1 + n
     # brute force: the equality fixes x5 = 0.5 - (x1 + ... + x4); grid over the other four
     axis = np.linspace(-1, 1, 41)
     z = np.stack(np.meshgrid(*[axis] * (n - 1), indexing="ij"), axis=-1).reshape(-1, n - 1)
