@@ -489,11 +489,8 @@ class LowRankBackend(Backend):
             if X[k] is None:  # a block with no used entry
                 X[k] = np.zeros((s, s))
         primal = float(program.c @ y + program.c0)
-        dual = float(program.c0 + program.b_eq @ mu - program.b_ineq @ z) - sum(
-            float(np.sum(program.smat(k, program.b_psd[program.triangle_offsets[k] :
-                                                      program.triangle_offsets[k + 1]]) * Xk))
-            for k, Xk in enumerate(X)
-        )
+        dual = program.dual_objective(mu, z, X)
+        ranks = [(g.size, g.rank, g.blocks.size) for g in form_.groups]
         return BackendResult(
             status=status,
             y=y,
@@ -504,6 +501,5 @@ class LowRankBackend(Backend):
             dual_objective=dual,
             iterations=iterations,
             seconds=seconds,
-            raw={"history": history, "ranks": [(g.size, g.rank, g.blocks.size)
-                                               for g in form_.groups]},
+            raw={"history": history, "ranks": ranks},
         )
