@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lipschitz as lp
 import polyopt as po
@@ -104,3 +106,25 @@ def test_upper_bound_picks_lowrank_for_large_one_hidden_layer_shor(monkeypatch):
     assert b.value == pytest.approx(ref.value, rel=1e-4)
     deep = random_network((6, 8, 8), sparsity=None, seed=0)
     assert lp.upper_bound(deep, method="hr", order=1, domain=dom).info["solver"] != "lowrank"
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([(2, 4), (3, 6), (4, 8)]),
+    st.integers(0, 10_000),
+    st.sampled_from(["inf", "1", "2"]),
+    st.floats(0.1, 3.0),
+)
+def test_lowrank_shor_is_never_below_the_exact_constant(sizes, seed, norm, radius):
+    net = random_network(sizes, seed=seed)
+    dom = lp.Box(np.full(sizes[0], 0.3), radius)
+    if norm == "2":  # no MIP for L2: the region search's gradient is a lower bound
+        exact = lp.lower_bound(net, method="search", norm=norm, domain=dom).value
+    else:
+        exact = lp.exact(net, norm=norm, domain=dom).value
+    b = lp.upper_bound(net, method="shor", norm=norm, domain=dom, solver="lowrank")
+    if b.sound:
+        assert b.value >= exact * (1 - 1e-9) - 1e-12, (sizes, seed, norm, radius, b.value, exact)
+    else:  # nothing certified: the value must say so
+        assert math.isnan(b.value) or b.status != "optimal"
