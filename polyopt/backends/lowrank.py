@@ -43,7 +43,7 @@ DEFAULTS = {
     "max_outer": 200,
     "inner_iters": 400,
     "seed": 0,
-    "dual_check_every": 1,
+    "stall_outer": 15,  # stop ("inaccurate") when the certified value stalls this long
 }
 
 
@@ -402,6 +402,7 @@ class LowRankBackend(Backend):
         history = []
         gtol = 1e-2
         best = (-np.inf, theta, lam_eq, lam_in)
+        since_improved = 0
         for outer in range(max_outer):
             if options.time_limit is not None and time.perf_counter() - t0 > options.time_limit:
                 status = "time_limit"
@@ -438,6 +439,10 @@ class LowRankBackend(Backend):
             corrected = dual - dinf * 2.0 * trace
             if form_.free_pos.size:
                 corrected -= float(np.abs(gx[form_.free_pos]) @ (1.0 + np.abs(x[form_.free_pos])))
+            if corrected > best[0] + tol * (1.0 + abs(best[0])) or not np.isfinite(best[0]):
+                since_improved = 0
+            else:
+                since_improved += 1
             if corrected > best[0]:
                 best = (corrected, theta, lam_eq, lam_in)
             gap = (primal - best[0]) / (1.0 + abs(primal))
@@ -451,6 +456,9 @@ class LowRankBackend(Backend):
                 )
             if pinf < tol and gap < tol:
                 status = "optimal"
+                break
+            if since_improved >= int(opts["stall_outer"]):
+                status = "inaccurate"
                 break
             if pinf > max(tol, 0.25 * prev_inf):
                 sigma = min(sigma * float(opts["sigma_growth"]), float(opts["max_sigma"]))
