@@ -82,8 +82,7 @@ class LowRankForm:
     obj_scale: float  # c was divided by this
     groups: list[_Group]
     free_pos: np.ndarray  # positions in x of the free moments
-    y_map: sp.csr_matrix  # y = y_map @ x + y_const (moments of the conic program)
-    y_const: np.ndarray
+    y_map: sp.csr_matrix  # y = y_map @ x (moments of the conic program)
     eq_origin: np.ndarray  # per A_eq row: index of the conic equality, or -1 (a link row)
     in_origin: np.ndarray  # per A_in row: conic inequality index, or -(1 + 1x1 block index)
     nparams: int
@@ -151,7 +150,6 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         ),
         shape=(n, nx),
     )
-    y_const = np.zeros(n)
 
     # equalities: link rows (non-representative entries), then the program's equalities
     link = psd_rows[~is_rep[psd_rows]]
@@ -196,7 +194,7 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     A_eq.eliminate_zeros()
     A_in.eliminate_zeros()
 
-    # drop rows that are identically zero (their right-hand side must then vanish)
+    # unit-norm rows and objective (zero rows keep norm 1)
     A_eq, b_eq, eq_scale = _normalize(A_eq, b_eq)
     A_in, b_in, in_scale = _normalize(A_in, b_in)
     obj_scale = float(np.linalg.norm(c)) or 1.0
@@ -247,7 +245,7 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     free_pos = T + np.arange(free.size)
     return LowRankForm(
         c, c0, A_eq, b_eq, A_in, b_in, eq_scale, in_scale, obj_scale, groups, free_pos,
-        y_map, y_const, eq_origin, in_origin, param + free.size,
+        y_map, eq_origin, in_origin, param + free.size,
     )
 
 
@@ -472,7 +470,7 @@ class LowRankBackend(Backend):
     def _result(self, program, form_, fun, theta, lam_eq, lam_in, status, iterations, seconds,
                 history) -> BackendResult:
         x = fun.entries(theta)
-        y = form_.y_map @ x + form_.y_const
+        y = form_.y_map @ x
         gx = fun.grad_x(lam_eq, lam_in)
         scale = form_.obj_scale
         # back to the conic program's multipliers (undo the row and objective scaling)
