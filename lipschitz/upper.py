@@ -166,10 +166,8 @@ def _sdp_bound(
         and lcep.problem.nvars + 1 >= LOWRANK_MIN_SIDE
         and not MosekBackend().available()
     )
-    if auto_lowrank:
-        opts["solver"] = "lowrank"
-    r = lcep.problem.solve(**relax_opts, **opts)
-    opts["solver"] = solver
+    first = "lowrank" if auto_lowrank else solver
+    r = lcep.problem.solve(**relax_opts, **{**opts, "solver": first})
     attempts = [(r.solver, r.status)]
     if solver is None and not (r.certified and np.isfinite(r.bound)):
         # the default solver failed to certify a bound: try the others, keep the best

@@ -176,10 +176,9 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     single, col, coef = single[ok], col[ok], coef[ok]
     col, first = np.unique(col, return_index=True)
     single, coef = single[first], coef[first]
-    fixed_row_of_entry = np.full(T, -1)
-    fixed_row_of_entry[col] = single
     fixed_info = (b_eq[single] / coef, eq_origin[single], coef)
-    fixed_at = {int(cl): q for q, cl in enumerate(col)}
+    fixed_at = np.full(nx, -1)  # per x column: its index in ``col``, or -1
+    fixed_at[col] = np.arange(col.size)
     keep_rows = np.ones(A_eq.shape[0], bool)
     keep_rows[single] = False
     A_eq, b_eq, eq_origin = A_eq[keep_rows], b_eq[keep_rows], eq_origin[keep_rows]
@@ -231,7 +230,7 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         g = _Group(members, s, r, entry_pos[rows], flat, param)
         diag_rows = np.concatenate([off[k] + np.flatnonzero(li == lj) for k in members])
         diag_cols = entry_pos[diag_rows]
-        q = np.array([fixed_at.get(int(cl), -1) for cl in diag_cols])
+        q = fixed_at[diag_cols]
         has = q >= 0
         if has.any():
             diag_blk = block_of_row[diag_rows]
@@ -295,8 +294,11 @@ class _Lagrangian:
                 S[b, i, i] -= lam
         return Ss, lams
 
-    def entries(self, theta: np.ndarray) -> np.ndarray:
-        Rs, w = self.split(theta)
+    def entries(self, theta: np.ndarray, Rs: list[np.ndarray] | None = None) -> np.ndarray:
+        """The block entries and free moments ``x`` (``Rs``: the factors, if already split)."""
+        if Rs is None:
+            Rs, _ = self.split(theta)
+        w = theta[self.f.nparams - self.f.free_pos.size :]
         x = np.zeros(self.nx)
         for g, R in zip(self.f.groups, Rs):
             V = R @ R.transpose(0, 2, 1)
@@ -324,7 +326,8 @@ class _Lagrangian:
         return out
 
     def __call__(self, theta, lam_eq, lam_in, sigma):
-        x = self.entries(theta)
+        Rs, _ = self.split(theta)
+        x = self.entries(theta, Rs)
         h, gi, teq, tin = self.multipliers(x, lam_eq, lam_in, sigma)
         val = (
             float(self.f.c @ x)
@@ -333,7 +336,6 @@ class _Lagrangian:
             + (float(tin @ tin) - float(lam_in @ lam_in)) / (2.0 * sigma)
         )
         gx = self.grad_x(teq, tin)
-        Rs, _ = self.split(theta)
         grad = np.empty_like(theta)
         for g, R, S in zip(self.f.groups, Rs, self.slack_blocks(gx)):
             G = 2.0 * (S @ R)
