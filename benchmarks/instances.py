@@ -53,9 +53,7 @@ def chained_singular(n: int) -> Instance:
 def generalized_rosenbrock(n: int) -> Instance:
     """sum_{i>=2} 100 (x_i - x_{i-1}^2)^2 + (1 - x_i)^2; optimum 0 at all ones."""
     x = po.variables("x", n)
-    f = po.polysum(
-        100 * (x[i] - x[i - 1] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(1, n)
-    )
+    f = po.polysum(100 * (x[i] - x[i - 1] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(1, n))
     return Instance(
         f"generalized_rosenbrock_{n}", po.Problem(minimize=f), 2, 0.0, "Waki et al. 2006"
     )
@@ -96,7 +94,10 @@ def random_box_qp(n: int, seed: int = 0) -> Instance:
     )
     cons = [1 - x[i] ** 2 >= 0 for i in range(n)]
     return Instance(
-        f"box_qp_{n}", po.Problem(minimize=f, constraints=cons), 2, box_qp_optimum(Q, c),
+        f"box_qp_{n}",
+        po.Problem(minimize=f, constraints=cons),
+        2,
+        box_qp_optimum(Q, c),
         "KKT enumeration",
     )
 
@@ -128,8 +129,11 @@ def random_ball_quartic(n: int, seed: int = 0) -> Instance:
         f = f + rng.normal() * x[i] * x[j] * x[k]
     f = f + sum(rng.normal() * x[i] * x[j] for i in range(n) for j in range(i, n)) + basis
     return Instance(
-        f"ball_quartic_{n}", po.Problem(minimize=f, constraints=[1 - (x**2).sum() >= 0]), 2,
-        None, "",
+        f"ball_quartic_{n}",
+        po.Problem(minimize=f, constraints=[1 - (x**2).sum() >= 0]),
+        2,
+        None,
+        "",
     )
 
 
@@ -143,5 +147,6 @@ def nearly_sparse_qcqp(n: int, seed: int = 0) -> Instance:
     f = po.polysum([q[i] * x[i] * x[i + 1] for i in range(n - 1)] + [c[i] * x[i] for i in range(n)])
     cons = [x[i] ** 2 == 1 for i in range(n)]
     cons.append(n / 4 - po.polysum(a[i] * x[i] for i in range(n)) >= 0)
-    return Instance(f"nearly_sparse_qcqp_{n}", po.Problem(minimize=f, constraints=cons), 2,
-                    None, "")
+    return Instance(
+        f"nearly_sparse_qcqp_{n}", po.Problem(minimize=f, constraints=cons), 2, None, ""
+    )

@@ -66,10 +66,18 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small instances only")
-    ap.add_argument("--time-limit", type=float, default=120.0,
-                    help="per-solve limit for solvers that support one (SCS, Clarabel)")
-    ap.add_argument("--cvxpy-max-block", type=int, default=120,
-                    help="skip the plain cvxpy build above this moment-matrix size")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=120.0,
+        help="per-solve limit for solvers that support one (SCS, Clarabel)",
+    )
+    ap.add_argument(
+        "--cvxpy-max-block",
+        type=int,
+        default=120,
+        help="skip the plain cvxpy build above this moment-matrix size",
+    )
     args = ap.parse_args()
     sizes = [6, 10] if args.quick else [6, 10, 14, 20]
     instances = []
@@ -79,9 +87,11 @@ def main() -> None:
         instances.append(random_box_qp(n, seed=n))
     for n in [8, 10] if args.quick else [8, 10, 12]:
         instances.append(maxcut(n, seed=n))
-    head = (f"{'instance':26s} {'n':>3} {'ord':>3} {'moments':>8} {'block':>6} {'build s':>8} "
-            f"{'cvxpy s':>8} {'ratio':>7} {'solver':>8} {'solve s':>8} {'status':>10} "
-            f"{'bound':>13} {'known':>10} {'gap':>9}")
+    head = (
+        f"{'instance':26s} {'n':>3} {'ord':>3} {'moments':>8} {'block':>6} {'build s':>8} "
+        f"{'cvxpy s':>8} {'ratio':>7} {'solver':>8} {'solve s':>8} {'status':>10} "
+        f"{'bound':>13} {'known':>10} {'gap':>9}"
+    )
     print(head)
     print("-" * len(head))
     for inst in instances:
@@ -103,10 +113,13 @@ def main() -> None:
         r = prob.solve(order=inst.order, time_limit=limit)
         known = inst.known
         gap = abs(r.bound - known) / max(1.0, abs(known)) if known is not None else np.nan
-        print(f"{inst.name:26s} {prob.nvars:3d} {inst.order:3d} {r.sizes['variables'] + 1:8d} "
-              f"{block:6d} {build:8.3f} {cvx_s:>8} {ratio:>7} {r.solver:>8} "
-              f"{r.solve_seconds:8.2f} {r.status:>10} {r.bound:13.6g} "
-              f"{known if known is not None else float('nan'):10.6g} {gap:9.1e}", flush=True)
+        print(
+            f"{inst.name:26s} {prob.nvars:3d} {inst.order:3d} {r.sizes['variables'] + 1:8d} "
+            f"{block:6d} {build:8.3f} {cvx_s:>8} {ratio:>7} {r.solver:>8} "
+            f"{r.solve_seconds:8.2f} {r.status:>10} {r.bound:13.6g} "
+            f"{known if known is not None else float('nan'):10.6g} {gap:9.1e}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

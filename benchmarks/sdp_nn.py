@@ -39,8 +39,11 @@ def main() -> None:
         help="also the local box of radius 0.1 around the first test image",
     )
     ap.add_argument("--samples", type=int, default=50_000)
-    ap.add_argument("--no-cuts", action="store_true",
-                    help="SDP relaxations without the interval cuts (fewer dense rows)")
+    ap.add_argument(
+        "--no-cuts",
+        action="store_true",
+        help="SDP relaxations without the interval cuts (fewer dense rows)",
+    )
     args = ap.parse_args()
     net = lp.load_sdp_nn(args.data)
     domains = [("global", "global")]

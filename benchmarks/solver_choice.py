@@ -23,8 +23,10 @@ def main() -> None:
         (s, f) for s in ("clarabel", "sdpa", "scs") for f in ("gram", "moment") if s in wanted
     ]
     slow: set[tuple[str, str]] = set()
-    print(f"{'n':>3} {'block':>6} {'moments':>8} {'solver':>9} {'form':>7} {'seconds':>8} "
-          f"{'status':>11} {'bound':>14} {'ratio to sdpa':>13}")
+    print(
+        f"{'n':>3} {'block':>6} {'moments':>8} {'solver':>9} {'form':>7} {'seconds':>8} "
+        f"{'status':>11} {'bound':>14} {'ratio to sdpa':>13}"
+    )
     for n in [int(s) for s in args.sizes.split(",")]:
         inst = random_ball_quartic(n)
         ref = None
@@ -44,8 +46,11 @@ def main() -> None:
         for solver, form, secs, status, bound in rows:
             ratio = f"{secs / ref:13.2f}" if secs is not None and ref else f"{'':>13}"
             s = f"{secs:8.3f}" if secs is not None else f"{'-':>8}"
-            print(f"{n:3d} {r.sizes['largest_block']:6d} {r.sizes['variables'] + 1:8d} "
-                  f"{solver:>9} {form:>7} {s} {status:>11} {bound:14.8f} {ratio}", flush=True)
+            print(
+                f"{n:3d} {r.sizes['largest_block']:6d} {r.sizes['variables'] + 1:8d} "
+                f"{solver:>9} {form:>7} {s} {status:>11} {bound:14.8f} {ratio}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ from polyopt.relaxations.sparse import correlative
 
 
 def chain_table(sizes: list[int], tol: float | None) -> None:
-    print(f"{'instance':28s} {'n':>6} {'cliques':>7} {'block':>5} {'moments':>8} {'build s':>8} "
-          f"{'build/clq ms':>12} {'solve s':>8} {'total s':>8} {'status':>10} {'bound':>12} "
-          f"{'known':>6} {'gap':>9}")
+    print(
+        f"{'instance':28s} {'n':>6} {'cliques':>7} {'block':>5} {'moments':>8} {'build s':>8} "
+        f"{'build/clq ms':>12} {'solve s':>8} {'total s':>8} {'status':>10} {'bound':>12} "
+        f"{'known':>6} {'gap':>9}"
+    )
     for n in sizes:
         for make in (broyden_tridiagonal, chained_singular, generalized_rosenbrock):
             inst = make(n)
@@ -34,15 +36,20 @@ def chain_table(sizes: list[int], tol: float | None) -> None:
             r = inst.problem.solve(order=2, sparsity="correlative", tol=tol)
             ncl = r.sizes["psd_blocks"]
             gap = abs(r.bound - inst.known)
-            print(f"{inst.name:28s} {n:6d} {ncl:7d} {r.sizes['largest_block']:5d} "
-                  f"{r.sizes['variables'] + 1:8d} {build:8.3f} {1e3 * build / ncl:12.3f} "
-                  f"{r.solve_seconds:8.2f} {r.seconds:8.2f} {r.status:>10} {r.bound:12.3e} "
-                  f"{inst.known:6.1f} {gap:9.1e}", flush=True)
+            print(
+                f"{inst.name:28s} {n:6d} {ncl:7d} {r.sizes['largest_block']:5d} "
+                f"{r.sizes['variables'] + 1:8d} {build:8.3f} {1e3 * build / ncl:12.3f} "
+                f"{r.solve_seconds:8.2f} {r.seconds:8.2f} {r.status:>10} {r.bound:12.3e} "
+                f"{inst.known:6.1f} {gap:9.1e}",
+                flush=True,
+            )
 
 
 def dense_vs_sparse(sizes: list[int]) -> None:
-    print(f"\n{'instance':28s} {'n':>4} {'dense block':>11} {'dense s':>8} {'sparse s':>8} "
-          f"{'ratio':>7} {'dense bound':>12} {'sparse bound':>12}")
+    print(
+        f"\n{'instance':28s} {'n':>4} {'dense block':>11} {'dense s':>8} {'sparse s':>8} "
+        f"{'ratio':>7} {'dense bound':>12} {'sparse bound':>12}"
+    )
     for n in sizes:
         for make in (broyden_tridiagonal, chained_singular, generalized_rosenbrock):
             inst = make(n)
@@ -52,13 +59,18 @@ def dense_vs_sparse(sizes: list[int]) -> None:
             t0 = time.perf_counter()
             rs = inst.problem.solve(order=2, sparsity="correlative")
             ts = time.perf_counter() - t0
-            print(f"{inst.name:28s} {n:4d} {rd.sizes['largest_block']:11d} {td:8.2f} {ts:8.2f} "
-                  f"{td / ts:7.1f} {rd.bound:12.3e} {rs.bound:12.3e}", flush=True)
+            print(
+                f"{inst.name:28s} {n:4d} {rd.sizes['largest_block']:11d} {td:8.2f} {ts:8.2f} "
+                f"{td / ts:7.1f} {rd.bound:12.3e} {rs.bound:12.3e}",
+                flush=True,
+            )
 
 
 def nearly(sizes: list[int]) -> None:
-    print(f"\n{'instance':24s} {'n':>4} {'Shor':>10} {'HR-1':>10} {'HR-2':>10} {'dense-2':>10} "
-          f"{'Shor s':>7} {'HR-2 s':>7} {'dense-2 s':>9} {'HR-2 block':>10}")
+    print(
+        f"\n{'instance':24s} {'n':>4} {'Shor':>10} {'HR-1':>10} {'HR-2':>10} {'dense-2':>10} "
+        f"{'Shor s':>7} {'HR-2 s':>7} {'dense-2 s':>9} {'HR-2 block':>10}"
+    )
     for n in sizes:
         inst = nearly_sparse_qcqp(n, seed=n)
         p = inst.problem
@@ -70,9 +82,12 @@ def nearly(sizes: list[int]) -> None:
             d2v, d2s = f"{d2.bound:10.5f}", f"{d2.seconds:9.2f}"
         else:
             d2v, d2s = f"{'-':>10}", f"{'-':>9}"
-        print(f"{inst.name:24s} {n:4d} {shor.bound:10.5f} {hr1.bound:10.5f} {hr2.bound:10.5f} "
-              f"{d2v} {shor.seconds:7.2f} {hr2.seconds:7.2f} {d2s} "
-              f"{hr2.sizes['largest_block']:10d}", flush=True)
+        print(
+            f"{inst.name:24s} {n:4d} {shor.bound:10.5f} {hr1.bound:10.5f} {hr2.bound:10.5f} "
+            f"{d2v} {shor.seconds:7.2f} {hr2.seconds:7.2f} {d2s} "
+            f"{hr2.sizes['largest_block']:10d}",
+            flush=True,
+        )
 
 
 def main() -> None:

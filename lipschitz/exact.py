@@ -300,8 +300,7 @@ def exact(
 def _search_start(net, box, c, norm) -> dict[str, Any]:
     """The region search's lower bound as the starting incumbent: an actual gradient at a
     point where no pre-activation is 0 (so its region has an interior)."""
-    lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000,
-                     starts=16)
+    lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000, starts=16)
     x = np.asarray(lb.info["argmax"], dtype=float).reshape(-1)
     return {
         "value": float(lb.value),

@@ -134,8 +134,10 @@ def _sdp_bound(
     net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
 ) -> LipschitzBound:
     name = "shor" if method == "shor" else f"hr-{order}"
-    # first-order relaxations: z substituted (same relaxation, no dense null space)
-    lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not (method == "hr" and order == 2))
+    # first-order relaxations: z substituted (same relaxation, no dense null space); HR-2
+    # keeps z in the cliques with affine links, which HR-d then eliminates from M_1
+    hr2 = method == "hr" and order == 2
+    lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not hr2, affine_links=hr2)
     neurons = lcep.counts.as_dict()
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
         value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from .backends.base import BackendResult
 from .extraction import MomentLookup, extract_atoms, flatness
@@ -181,6 +182,22 @@ class Result:
         )
 
 
+def min_eigenvalues(blocks: list[np.ndarray]) -> np.ndarray:
+    """The smallest eigenvalue of each symmetric block, batched by size."""
+    out = np.zeros(len(blocks))
+    by_size: dict[int, list[int]] = {}
+    for k, B in enumerate(blocks):
+        by_size.setdefault(B.shape[0], []).append(k)
+    for s, ks in by_size.items():
+        if s == 0:
+            out[ks] = np.inf
+            continue
+        stack = np.stack([blocks[k] for k in ks])
+        stack = 0.5 * (stack + np.swapaxes(stack, -1, -2))
+        out[ks] = np.linalg.eigvalsh(stack)[:, 0]
+    return out
+
+
 def _exactness_slack(relax: Relaxation, resid: np.ndarray, X: list[np.ndarray]) -> float | None:
     """An upper bound, over feasible points, of ``|resid . y| + sum_k max(0, -lambda_min(X_k))
     tr(A_k y + B_k)`` with ``y`` the (scaled) moments of a Dirac, using ``|y_alpha| <= 1`` on
@@ -191,18 +208,33 @@ def _exactness_slack(relax: Relaxation, resid: np.ndarray, X: list[np.ndarray]) 
     if np.any(~np.isfinite(mb[needs])):
         return None
     slack = float(np.abs(resid[needs]) @ mb[needs])
+    sizes = np.asarray(prog.block_sizes)
+    lam = min_eigenvalues(X)
+    scale = np.array([float(np.abs(Xk).max(initial=0.0)) for Xk in X])
+    lam = lam - 1e-14 * sizes * scale
+    neg = np.flatnonzero(lam < 0)
+    if neg.size == 0:
+        return slack
+    # trace coefficients of the negative blocks: sum of their diagonal rows
     off = prog.triangle_offsets
-    for k, (s, Xk) in enumerate(zip(prog.block_sizes, X)):
-        lam = float(np.linalg.eigvalsh(Xk)[0]) - 1e-14 * s * float(np.abs(Xk).max(initial=0.0))
-        if lam >= 0:
-            continue
-        i, j = lower_triangle(s)
-        diag = np.flatnonzero(i == j) + off[k]
-        tr_coef = np.asarray(prog.A_psd[diag].sum(axis=0)).ravel()
-        used = tr_coef != 0
-        if np.any(~np.isfinite(mb[used])):
-            return None
-        slack += -lam * float(np.abs(tr_coef[used]) @ mb[used] + abs(prog.b_psd[diag].sum()))
+    rows, owner = [], []
+    for n_, k in enumerate(neg):
+        i, j = lower_triangle(int(sizes[k]))
+        d = np.flatnonzero(i == j) + off[k]
+        rows.append(d)
+        owner.append(np.full(d.size, n_))
+    rows_a = np.concatenate(rows)
+    S = sp.csr_matrix(
+        (np.ones(rows_a.size), (np.concatenate(owner), rows_a)), shape=(neg.size, off[-1])
+    )
+    tr_coef = (S @ prog.A_psd).tocsr()
+    tr_const = S @ prog.b_psd
+    absT = abs(tr_coef)
+    used = np.unique(absT.indices)
+    if np.any(~np.isfinite(mb[used])):
+        return None
+    mb_f = np.where(np.isfinite(mb), mb, 0.0)
+    slack += float(-lam[neg] @ (absT @ mb_f + np.abs(tr_const)))
     return slack
 
 

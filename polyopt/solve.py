@@ -12,7 +12,7 @@ from .backends import SolverOptions, default_solver, get_backend
 from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
-from .result import Result, certified_infeasible, sound_lower_bound
+from .result import Result, certified_infeasible, min_eigenvalues, sound_lower_bound
 
 log = logging.getLogger("polyopt")
 
@@ -37,8 +37,8 @@ def certificate_error(relaxation: Relaxation, res) -> float:
     z = np.maximum(res.z, 0.0)
     r = prog.dual_residual(res.mu, z, res.X)
     err = float(np.abs(r) @ np.abs(res.y))
-    for Xk, Mk in zip(res.X, prog.block_matrices(res.y)):
-        lam = float(np.linalg.eigvalsh(0.5 * (Xk + Xk.T))[0])
+    lams = min_eigenvalues(res.X)
+    for lam, Mk in zip(lams, prog.block_matrices(res.y)):
         if lam < 0:
             err += -lam * max(float(np.trace(Mk)), 0.0)
     return err
@@ -101,7 +101,7 @@ def relax(
 
     ``sparsity``: ``None`` / ``"dense"`` (dense Lasserre), ``"correlative"`` (cliques of the
     correlative sparsity pattern; options ``cliques``, ``chordal``, ``ball_radii``) or
-    ``"nearly"`` (the heuristic HR-d; options ``cliques``, ``bad``, ``chordal``).
+    ``"nearly"`` (the heuristic HR-d; options ``cliques``, ``bad``, ``chordal``, ``eliminate``).
     ``method="lp"`` builds the Krivine-Stengle LP hierarchy of degree ``degree`` instead
     (``sparsity="correlative"`` or ``cliques`` restrict products to cliques).
     """
@@ -148,6 +148,7 @@ def solve(
     bad: Any = None,
     chordal: str | None = None,
     ball_radii: Any = None,
+    eliminate: bool | None = None,
 ) -> Result:
     """Solve the moment-SOS relaxation of order ``order`` of ``problem``.
 
@@ -168,11 +169,13 @@ def solve(
     method, degree
         ``"sdp"`` (moment-SOS, default) or ``"lp"``: the Krivine-Stengle / Handelman LP
         hierarchy of degree ``degree`` (variables must be bounded), solved with HiGHS.
-    cliques, chordal, ball_radii, bad
+    cliques, chordal, ball_radii, bad, eliminate
         Sparsity options: caller cliques (lists of variable positions or names), the chordal
         extension heuristic (``"min_degree"``, ``"min_fill"``, ``"maximal"``), radii of
-        redundant ball constraints per clique, and the indices of the constraints HR-d treats
-        as "bad" (default: detected, see :func:`polyopt.relaxations.sparse.detect_bad_constraints`).
+        redundant ball constraints per clique, the indices of the constraints HR-d treats
+        as "bad" (default: detected, see :func:`polyopt.relaxations.sparse.detect_bad_constraints`),
+        and whether HR-d removes the variables of bad affine equalities from ``M_1`` (default
+        True; the same relaxation, see :func:`polyopt.relaxations.sparse.nearly_sparse`).
     tol
         Solver tolerance (gap and feasibility), ``None`` for the solver's default.
     max_iters
@@ -207,6 +210,7 @@ def solve(
             ("bad", bad),
             ("chordal", chordal),
             ("ball_radii", ball_radii),
+            ("eliminate", eliminate),
         )
         if v is not None
     }

@@ -108,8 +108,9 @@ def test_upper_bound_picks_lowrank_for_large_one_hidden_layer_shor(monkeypatch):
     assert lp.upper_bound(deep, method="hr", order=1, domain=dom).info["solver"] != "lowrank"
 
 
-@settings(max_examples=8, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     st.sampled_from([(2, 4), (3, 6), (4, 8)]),
     st.integers(0, 10_000),

@@ -491,9 +491,17 @@ def test_hr_with_a_coupling_equality():
     hr1 = P.solve(order=1, sparsity="nearly", **SOLVE).bound
     hr2 = P.solve(order=2, sparsity="nearly", **SOLVE).bound
     d2 = P.solve(order=2, **SOLVE).bound
-    R = nearly_sparse(P, order=2)
+    R = nearly_sparse(P, order=2, eliminate=False)
     # the affine bad equality: L(h m) = 0 for m in {1, x1, ..., x5}, the rows of M_1 only
     assert R.program.A_eq.shape[0] == 1 + n
+    # eliminated (the default): its pivot leaves M_1, which keeps L(h m) = 0 for m in 1 and
+    # the pivot's clique mate and L(c^2 v^2 - e^2) = 0; the same relaxation
+    E = nearly_sparse(P, order=2)
+    (pivot,) = E.info["eliminated"]
+    assert E.program.block_sizes[0] == n and R.program.block_sizes[0] == n + 1
+    assert E.program.A_eq.shape[0] == 3
+    kept = P.solve(order=2, sparsity="nearly", eliminate=False, **SOLVE).bound
+    assert abs(kept - hr2) <= slack(hr2)
     # brute force: the equality fixes x5 = 0.5 - (x1 + ... + x4); grid over the other four
     axis = np.linspace(-1, 1, 41)
     z = np.stack(np.meshgrid(*[axis] * (n - 1), indexing="ij"), axis=-1).reshape(-1, n - 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..conic import ConicProgram
+from .arrow import ArrowBackend
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend
@@ -24,7 +25,7 @@ __all__ = [
     "SDPA_MAX_MOMENTS",
 ]
 
-SOLVERS = ("clarabel", "scs", "sdpa", "lowrank", "highs", "mosek", "cvxpy:<NAME>")
+SOLVERS = ("clarabel", "scs", "sdpa", "lowrank", "arrow", "highs", "mosek", "cvxpy:<NAME>")
 
 #: Largest PSD block side for which the default is Clarabel (its KKT system holds a dense
 #: (s(s+1)/2)^2 block per cone: a 66 x 66 moment matrix already takes 2-4 s, a 91 x 91 one
@@ -72,6 +73,8 @@ def get_backend(name: str) -> Backend:
         return HighsBackend()
     if key == "lowrank":
         return LowRankBackend()
+    if key == "arrow":
+        return ArrowBackend()
     if key.startswith("cvxpy:") and len(key) > 6:
         return CvxpyBackend(key[6:])
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")

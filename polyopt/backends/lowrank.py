@@ -185,9 +185,7 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     # inequalities: the program's rows and the 1 x 1 blocks
     A_in = sp.vstack([program.A_ineq @ y_map, A[one_rows] @ y_map], format="csr")
     b_in = np.concatenate([-program.b_ineq, -b[one_rows]])
-    in_origin = np.concatenate(
-        [np.arange(program.A_ineq.shape[0]), -(1 + block_of_row[one_rows])]
-    )
+    in_origin = np.concatenate([np.arange(program.A_ineq.shape[0]), -(1 + block_of_row[one_rows])])
     c = y_map.T @ program.c
     c0 = float(program.c0)
     A_eq.eliminate_zeros()
@@ -243,8 +241,21 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         groups.append(g)
     free_pos = T + np.arange(free.size)
     return LowRankForm(
-        c, c0, A_eq, b_eq, A_in, b_in, eq_scale, in_scale, obj_scale, groups, free_pos,
-        y_map, eq_origin, in_origin, param + free.size,
+        c,
+        c0,
+        A_eq,
+        b_eq,
+        A_in,
+        b_in,
+        eq_scale,
+        in_scale,
+        obj_scale,
+        groups,
+        free_pos,
+        y_map,
+        eq_origin,
+        in_origin,
+        param + free.size,
     )
 
 
@@ -360,7 +371,10 @@ def _min_eigs(blocks: list[np.ndarray]) -> float:
         if S.shape[1] > 200:  # only the smallest eigenvalue (LAPACK's MRRR)
             for Sk in S:
                 v = scipy.linalg.eigh(
-                    Sk, eigvals_only=True, subset_by_index=[0, 0], driver="evr",
+                    Sk,
+                    eigvals_only=True,
+                    subset_by_index=[0, 0],
+                    driver="evr",
                     check_finite=False,
                 )
                 lam = min(lam, float(v[0]))
@@ -466,11 +480,13 @@ class LowRankBackend(Backend):
             gtol = max(gtol * 0.3, tol * 1e-2)
         _, theta_b, lam_eq, lam_in = best
         seconds = time.perf_counter() - t0
-        return self._result(program, form_, fun, theta_b, lam_eq, lam_in, status, iterations,
-                            seconds, history)
+        return self._result(
+            program, form_, fun, theta_b, lam_eq, lam_in, status, iterations, seconds, history
+        )
 
-    def _result(self, program, form_, fun, theta, lam_eq, lam_in, status, iterations, seconds,
-                history) -> BackendResult:
+    def _result(
+        self, program, form_, fun, theta, lam_eq, lam_in, status, iterations, seconds, history
+    ) -> BackendResult:
         x = fun.entries(theta)
         y = form_.y_map @ x
         gx = fun.grad_x(lam_eq, lam_in)

@@ -56,6 +56,81 @@ class Term:
         return u[u != self.nvars]
 
 
+def square_variable(h: Term) -> int | None:
+    """``v`` when ``h = a v^2 + b v + c`` with ``a != 0`` (one variable), else None."""
+    n = h.nvars
+    used = np.unique(h.codes)
+    used = used[used != n]
+    if used.size != 1 or h.degree != 2:
+        return None
+    return int(used[0])
+
+
+def square_rules(equalities: list[Term]) -> dict[int, tuple[float, float]]:
+    """``{v: (b, c)}`` for the equalities ``v^2 = b v + c`` among ``equalities``."""
+    rules: dict[int, tuple[float, float]] = {}
+    for h in equalities:
+        v = square_variable(h)
+        if v is None or v in rules:
+            continue
+        deg = (h.codes == v).sum(axis=1)
+        a = float(h.coeffs[deg == 2].sum())
+        b = float(h.coeffs[deg == 1].sum())
+        c = float(h.coeffs[deg == 0].sum())
+        rules[v] = (-b / a, -c / a)
+    return rules
+
+
+def reduce_codes(
+    codes: np.ndarray, rules: dict[int, tuple[float, float]], nvars: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rewrite monomials modulo ``v^2 = b v + c``: ``(codes', source row, factor)``.
+
+    Codes are sorted rows, so a square shows as two equal neighbours; each pass rewrites the
+    first square of every row into its ``b v`` and ``c`` terms until none is left."""
+    is_rule = np.zeros(nvars + 1, dtype=bool)
+    bs, cs = np.zeros(nvars + 1), np.zeros(nvars + 1)
+    for v, (b, c) in rules.items():
+        is_rule[v], bs[v], cs[v] = True, b, c
+    src = np.arange(codes.shape[0])
+    fac = np.ones(codes.shape[0])
+    while codes.shape[1] > 1:
+        dup = (codes[:, 1:] == codes[:, :-1]) & is_rule[codes[:, 1:]]
+        hit = np.flatnonzero(dup.any(axis=1))
+        if hit.size == 0:
+            break
+        k = np.argmax(dup[hit], axis=1)
+        v = codes[hit, k]
+        one = codes[hit].copy()
+        one[np.arange(hit.size), k] = nvars
+        none = one.copy()
+        none[np.arange(hit.size), k + 1] = nvars
+        rest = np.ones(codes.shape[0], dtype=bool)
+        rest[hit] = False
+        codes = np.concatenate([codes[rest], np.sort(one, axis=1), np.sort(none, axis=1)])
+        src = np.concatenate([src[rest], src[hit], src[hit]])
+        fac = np.concatenate([fac[rest], fac[hit] * bs[v], fac[hit] * cs[v]])
+        nz = fac != 0
+        codes, src, fac = codes[nz], src[nz], fac[nz]
+    return codes, src, fac
+
+
+def drop_squares(basis: np.ndarray, squares, nvars: int) -> np.ndarray:
+    """``basis`` without the monomials divisible by ``v^2`` for ``v`` in ``squares``.
+
+    With the equality rows ``L(h m) = 0`` of ``h = a v^2 + b v + c`` in place, the row of
+    ``v^2 w`` in a moment or localizing matrix is a combination of the rows of ``v w`` and
+    ``w``: dropping it gives the same PSD constraint, without the singular direction that
+    leaves the relaxation no interior point."""
+    if basis.shape[1] < 2 or not len(squares):
+        return basis
+    is_sq = np.zeros(nvars + 1, dtype=bool)
+    is_sq[list(squares)] = True
+    dup = (basis[:, 1:] == basis[:, :-1]) & is_sq[basis[:, 1:]]
+    keep = ~dup.any(axis=1)
+    return basis[keep]
+
+
 @dataclass
 class LocalizingBlock:
     """The PSD block ``M_B(g y)``: entries ``L_y(g * b_i * b_j)`` over basis codes ``B``."""
@@ -172,19 +247,26 @@ def assemble(
     blocks: list[LocalizingBlock],
     scalar_ineqs: list[tuple[str, Term]] | None = None,
     equalities: list[EqualityFamily] | None = None,
+    squares: dict[int, tuple[float, float]] | None = None,
 ) -> tuple[ConicProgram, np.ndarray]:
-    """Build the conic program; returns it with the moment codes (row 0 = the monomial 1)."""
+    """Build the conic program; returns it with the moment codes (row 0 = the monomial 1).
+
+    ``squares`` (``{v: (b, c)}`` for equalities ``v^2 = b v + c`` of the problem, such as
+    binary or +-1 variables) rewrites every moment modulo these identities, which hold on the
+    feasible set, and leaves the monomials divisible by ``v^2`` out of the block bases."""
     scalar_ineqs = scalar_ineqs or []
     equalities = equalities or []
+    squares = squares or {}
     chunks: list[np.ndarray] = []
     psd_rows: list[np.ndarray] = []
     psd_vals: list[np.ndarray] = []
     offset = 0
     sizes = []
     for blk in blocks:
-        s = blk.basis.shape[0]
+        basis = drop_squares(blk.basis, squares, nvars) if squares else blk.basis
+        s = basis.shape[0]
         i, j = lower_triangle(s)
-        pair = code_products(blk.basis[i], blk.basis[j], width, nvars)
+        pair = code_products(basis[i], basis[j], width, nvars)
         if blk.g is None:
             ent, vals, t = pair, np.ones(i.size), 1
         else:
@@ -199,6 +281,8 @@ def assemble(
         offset += i.size
         sizes.append(s)
     n_psd_chunks = len(chunks)
+    ineq_rows = [np.full(g.codes.shape[0], r) for r, (_, g) in enumerate(scalar_ineqs)]
+    ineq_vals = [g.coeffs for _, g in scalar_ineqs]
     for _, g in scalar_ineqs:
         chunks.append(g.codes)
     eq_rows: list[np.ndarray] = []
@@ -215,6 +299,25 @@ def assemble(
         eq_vals.append(np.tile(fam.h.coeffs, m))
         eq_offset += m
     chunks.append(objective.codes)
+    obj_coeffs = objective.coeffs
+    if squares:
+        q_ = len(scalar_ineqs)
+        rows_vals = (
+            list(zip(psd_rows, psd_vals))
+            + list(zip(ineq_rows, ineq_vals))
+            + list(zip(eq_rows, eq_vals))
+            + [(np.zeros(obj_coeffs.size, dtype=int), obj_coeffs)]
+        )
+        for k, (rows, vals) in enumerate(rows_vals):
+            chunks[k], src, fac = reduce_codes(chunks[k], squares, nvars)
+            rows_vals[k] = (rows[src], vals[src] * fac)
+        npc = n_psd_chunks
+        psd_rows, psd_vals = map(list, zip(*rows_vals[:npc])) if npc else ([], [])
+        ineq_rows = [r for r, _ in rows_vals[npc : npc + q_]]
+        ineq_vals = [v for _, v in rows_vals[npc : npc + q_]]
+        eq_rows = [r for r, _ in rows_vals[npc + q_ : -1]]
+        eq_vals = [v for _, v in rows_vals[npc + q_ : -1]]
+        obj_coeffs = rows_vals[-1][1]
     index = MomentIndex(nvars, width, chunks)
     nmom = len(index)
     n = nmom - 1
@@ -249,13 +352,14 @@ def assemble(
 
     A_psd, b_psd = to_matrix(psd_rows, psd_vals, range(n_psd_chunks), offset)
     q = len(scalar_ineqs)
-    ineq_rows = [np.full(g.codes.shape[0], r) for r, (_, g) in enumerate(scalar_ineqs)]
-    ineq_vals = [g.coeffs for _, g in scalar_ineqs]
     A_ineq, b_ineq = to_matrix(ineq_rows, ineq_vals, range(n_psd_chunks, n_psd_chunks + q), q)
     eq_start = n_psd_chunks + q
     A_eq, b_eq = to_matrix(eq_rows, eq_vals, range(eq_start, eq_start + len(equalities)), eq_offset)
     b_eq = -b_eq  # L(h m) = 0  <=>  A y = -const
-    c = np.bincount(obj_idx, weights=objective.coeffs, minlength=nmom)
+    if squares:  # rows the rewriting made 0 = 0 (the defining equalities themselves)
+        nonempty = (np.diff(A_eq.indptr) > 0) | (np.abs(b_eq) > 1e-12)
+        A_eq, b_eq = A_eq[nonempty], b_eq[nonempty]
+    c = np.bincount(obj_idx, weights=obj_coeffs, minlength=nmom)
     program = ConicProgram(
         c=c[1:],
         c0=float(constant + c[0]),

@@ -14,6 +14,7 @@ from .assemble import (
     assemble,
     moment_bounds,
     scale_problem,
+    square_rules,
 )
 
 
@@ -47,10 +48,15 @@ def finish(
     scalar_ineqs=None,
     equalities=None,
     info: dict | None = None,
+    reduce_squares: bool = False,
 ) -> Relaxation:
-    """Assemble blocks into a :class:`Relaxation` carrying the scaling of ``sc``."""
+    """Assemble blocks into a :class:`Relaxation` carrying the scaling of ``sc``.
+
+    ``reduce_squares`` rewrites the moments modulo the problem's equalities ``v^2 = b v + c``
+    (binary and +-1 variables; see :func:`~polyopt.relaxations.assemble.assemble`)."""
+    squares = square_rules(sc.equalities) if reduce_squares else None
     program, moments = assemble(
-        sc.nvars, sc.width, sc.objective, sc.constant, blocks, scalar_ineqs, equalities
+        sc.nvars, sc.width, sc.objective, sc.constant, blocks, scalar_ineqs, equalities, squares
     )
     return Relaxation(
         program=program,

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..algebra import Polynomial
 from ..model import Problem
-from ..monomials import basis_codes
+from ..monomials import basis_codes, code_degrees, code_products
 from ..structure import CliqueStructure, build_structure, supports
 from .assemble import EqualityFamily, LocalizingBlock, Relaxation, Term, scale_problem
 from .dense import check_order, finish
@@ -138,6 +138,67 @@ def detect_bad_constraints(problem: Problem) -> list[int]:
     return [k for k in candidates if not any(set(cons[k].tolist()) <= c for c in cl)]
 
 
+def affine_pivots(
+    sc, bad: Sequence[int], cliques: Sequence[Sequence[int]], objective: Term
+) -> dict[int, int]:
+    """Bad affine equalities ``h = c v + e(x) = 0`` whose variable ``v`` can leave ``M_1``.
+
+    ``v`` (the pivot) must occur in no other bad constraint and share no clique with another
+    pivot, and every objective term of degree <= 2 with ``v`` must lie in one of its cliques.
+    Returns ``{constraint index: pivot position}``; among the candidates of a constraint the
+    one with the largest coefficient is taken.
+    """
+    n = sc.nvars
+    occurs = np.zeros(n, dtype=int)
+    for b in bad:
+        occurs[sc.polys[b].support] += 1
+    in_cliques: dict[int, list[int]] = {}
+    for k, c in enumerate(cliques):
+        for v in c:
+            in_cliques.setdefault(int(v), []).append(k)
+    obj_vars = objective.codes[code_degrees(objective.codes, n) <= 2]
+    taken_cliques: set[int] = set()
+    pivots: dict[int, int] = {}
+    for b in bad:
+        h = sc.polys[b]
+        if sc.kinds[b] != "eq" or h.degree > 1:
+            continue
+        linear = h.codes[:, 0] < n
+        best, best_coef = -1, 0.0
+        for v, coef in zip(h.codes[linear, 0], h.coeffs[linear]):
+            v = int(v)
+            homes = in_cliques.get(v, [])
+            if occurs[v] != 1 or not homes or taken_cliques & set(homes):
+                continue
+            mates = set().union(*(cliques[k] for k in homes))
+            with_v = obj_vars[(obj_vars == v).any(axis=1)]
+            if not np.all(np.isin(with_v, list(mates) + [n])):
+                continue
+            if abs(coef) > abs(best_coef):
+                best, best_coef = v, float(coef)
+        if best >= 0:
+            pivots[b] = best
+            taken_cliques.update(in_cliques[best])
+    return pivots
+
+
+def _pivot_square(h: Term, v: int) -> Term:
+    """``h * (c v - e)`` for ``h = c v + e``: ``c^2 v^2 - e^2``, a polynomial in ``v^2`` and
+    the other variables only."""
+    n, W = h.nvars, h.codes.shape[1]
+    at_v = h.codes[:, 0] == v
+    c = float(h.coeffs[at_v].sum())
+    e_codes, e_coeffs = h.codes[~at_v], h.coeffs[~at_v]
+    t = e_codes.shape[0]
+    codes = code_products(np.repeat(e_codes, t, axis=0), np.tile(e_codes, (t, 1)), W, n)
+    vv = code_products(h.codes[at_v][:1], h.codes[at_v][:1], W, n)
+    return Term(
+        np.concatenate([vv, codes]),
+        np.concatenate([[c * c], -np.repeat(e_coeffs, t) * np.tile(e_coeffs, t)]),
+        n,
+    )
+
+
 def nearly_sparse(
     problem: Problem,
     order: int | None = None,
@@ -145,6 +206,7 @@ def nearly_sparse(
     bad: Sequence[int] | None = None,
     chordal: str = "min_degree",
     scale: bool = True,
+    eliminate: bool = True,
 ) -> Relaxation:
     """The heuristic hierarchy HR-d (MomNlySpOpt-d).
 
@@ -156,6 +218,17 @@ def nearly_sparse(
     constraint indices; by default they are found by :func:`detect_bad_constraints`.
     Objective terms of degree <= 2 are covered by ``M_1``; higher-degree terms must lie in a
     clique.
+
+    ``eliminate=True`` removes from ``M_1`` the pivot ``v`` of each bad affine equality
+    ``h = c v + e = 0`` that :func:`affine_pivots` accepts (``z = W x + b`` in a network's
+    LCEP) and keeps only ``L(h m) = 0`` for ``m`` in ``1`` and ``v``'s clique mates, plus
+    ``L(c^2 v^2 - e^2) = 0``. This is the same relaxation: ``M_1`` with ``M_1 h = 0`` is
+    ``T M_1' T^T`` for the smaller ``M_1'``, and these rows tie the clique blocks' moments of
+    ``v`` to it. The moment matrix is smaller and, unlike ``L(h^2) = 0``, has an interior.
+
+    From order 2 on, moments are rewritten modulo the equalities ``v^2 = b v + c`` of the
+    problem (binary and +-1 variables) and ``v^2`` leaves the block bases: valid identities
+    on the feasible set, and blocks without the singular direction ``v^2 - b v - c``.
     """
     d = check_order(problem, order)
     ncons = len(problem.constraints)
@@ -175,13 +248,26 @@ def nearly_sparse(
     sc = _Coded(problem, 2 * d, scale)
     n = sc.nvars
     blocks, eqs = _clique_blocks(sc, structure, d, good)
-    blocks.insert(
-        0, LocalizingBlock("first-order moment matrix", basis_codes(np.arange(n), 1, 2 * d, n))
-    )
+    pivots = affine_pivots(sc, bad, structure.cliques, sc.objective) if eliminate else {}
+    kept = np.setdiff1d(np.arange(n), list(pivots.values()))
+    blocks.insert(0, LocalizingBlock("first-order moment matrix", basis_codes(kept, 1, 2 * d, n)))
     scalar = []
     for b in bad:
         g = sc.polys[b]
-        if sc.kinds[b] == "ineq":
+        if b in pivots:
+            v = pivots[b]
+            mates = sorted({int(u) for c in structure.cliques if v in c for u in c if u != v})
+            eqs.append(
+                EqualityFamily(f"L(c{b} m) = 0", basis_codes(np.array(mates), 1, 2 * d, n), g)
+            )
+            eqs.append(
+                EqualityFamily(
+                    f"L(c{b} (2 v - c{b})) = 0",
+                    basis_codes(np.arange(0), 0, 2 * d, n),
+                    _pivot_square(g, v),
+                )
+            )
+        elif sc.kinds[b] == "ineq":
             scalar.append((f"L(c{b}) >= 0", g))
         elif problem.constraints[b].poly.degree <= 1:
             # an affine equality h = 0: L(h m) = 0 for every m of degree <= 1, all moments of
@@ -189,8 +275,13 @@ def nearly_sparse(
             eqs.append(EqualityFamily(f"L(c{b} x) = 0", basis_codes(np.arange(n), 1, 2 * d, n), g))
         else:
             eqs.append(EqualityFamily(f"L(c{b}) = 0", basis_codes(np.arange(0), 0, 2 * d, n), g))
-    info = {"cliques": structure.cliques, "assignment": structure.assignment, "bad": bad}
-    return finish(sc, d, "nearly", problem.sense, blocks, scalar, eqs, info)
+    info = {
+        "cliques": structure.cliques,
+        "assignment": structure.assignment,
+        "bad": bad,
+        "eliminated": sorted(pivots.values()),
+    }
+    return finish(sc, d, "nearly", problem.sense, blocks, scalar, eqs, info, reduce_squares=d >= 2)
 
 
 def resolve_sparsity(problem: Problem, order, sparsity, options: Mapping) -> Relaxation:
@@ -201,7 +292,7 @@ def resolve_sparsity(problem: Problem, order, sparsity, options: Mapping) -> Rel
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for sparsity='correlative'")
         return correlative(problem, order, **options)
-    allowed = {"cliques", "bad", "chordal", "scale"}
+    allowed = {"cliques", "bad", "chordal", "scale", "eliminate"}
     bad_opts = set(options) - allowed
     if bad_opts:
         raise ValueError(f"unknown option(s) {sorted(bad_opts)} for sparsity='nearly'")

@@ -1,0 +1,379 @@
+"""The block-arrow standard form of a moment relaxation (for :mod:`polyopt.backends.arrow`).
+
+The moment form ``F_k(y) = B_k + sum_a y_a A_k,a`` PSD is rewritten over the block entries: each
+moment takes its value from one "home" entry where it stands alone with coefficient 1 (in a
+small block when it has one), and every other entry ``e`` of a block gives the row
+``S_k[e] - sum_a A[e, a] S[home(a)] = B[e]``. Equality rows refer to a moment through its
+entry in a large block when it has one. The result is an SDP in the standard primal form
+
+    minimize <C, S>  subject to  <A_i, S> = b_i,  S = diag(S_1, ..., S_K) PSD
+
+whose rows split into *dense* rows (those touching a large block, the few links of the
+cliques to ``M_1``) and *local* rows that touch only the small blocks of one group (one clique
+of a sparse or nearly sparse relaxation). Its Schur complement is then block-arrow shaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from ..conic import ConicProgram
+from ..monomials import lower_triangle
+
+BIG_SIDE = 24
+"""Blocks with more rows than this are large: their rows join the dense part."""
+
+GROUP_LIMIT = 3000
+"""Most local rows one group may hold (its Schur block is factored densely)."""
+
+
+class NotArrow(ValueError):
+    """The program has no block-arrow structure this solver can use."""
+
+
+@dataclass
+class SizeClass:
+    """The small blocks of one side ``s``, handled as a batch."""
+
+    side: int
+    blocks: np.ndarray  # global block ids (nb,)
+    entry: np.ndarray  # global entry ids of their triangles (nb, ntri)
+    rows: np.ndarray  # rows touching each block, padded with -1 (nb, R)
+    coef: np.ndarray  # each row's symmetric coefficient matrix on the block (nb, R, s, s)
+
+
+@dataclass
+class BigBlock:
+    """A large block and the parts ``P_i`` of the dense rows on it.
+
+    Rows with one entry ``alpha S[p, q]`` (the links of clique moments to ``M_1``) are kept as
+    index arrays; the others as eigen-factors ``P_i = sum lam u u^T`` (few, of low rank)."""
+
+    block: int
+    side: int
+    entry: np.ndarray  # global entry ids of its triangle
+    p: np.ndarray  # one-entry rows: positions (p >= q), coefficient, dense-row position
+    q: np.ndarray
+    alpha: np.ndarray
+    simple: np.ndarray
+    general: np.ndarray  # dense-row positions of the other rows
+    factors: list  # per general row: (U (side, r), lam (r,))
+
+
+@dataclass
+class ArrowForm:
+    """``min c . s + c0  s.t.  A s = b`` over the lower-triangle entries ``s`` of the blocks."""
+
+    sizes: list[int]
+    offsets: np.ndarray  # entry offsets per block
+    A: sp.csr_matrix  # rows x entries (entry coefficients: <A_i, S> = A[i] . s)
+    b: np.ndarray
+    c: np.ndarray  # entry coefficients of the objective
+    c0: float
+    home: np.ndarray  # entry id holding each moment
+    eq_rows: np.ndarray  # row of each equality of the program (for its multiplier)
+    dense: np.ndarray  # ids of the dense rows
+    group: np.ndarray  # group of each row (-1 for dense rows)
+    classes: list[SizeClass]
+    bigs: list[BigBlock]
+    n_ineq: int  # the program's inequalities, appended as the last 1 x 1 blocks
+
+    @property
+    def m(self) -> int:
+        return int(self.A.shape[0])
+
+    @property
+    def nu(self) -> int:
+        """The barrier parameter: the total side of the blocks."""
+        return int(sum(self.sizes))
+
+
+def _sym_unit(side: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Entry coefficient -> matrix coefficient factor: 1 on the diagonal, 1/2 off it."""
+    return np.where(i == j, 1.0, 0.5)
+
+
+def _drop_defining_rows(A_eq: sp.csr_matrix, free: np.ndarray) -> np.ndarray:
+    """Equality rows to keep: a row that is the only one holding a moment found nowhere
+    else only defines that moment's value and is dropped (repeatedly)."""
+    keep = np.ones(A_eq.shape[0], dtype=bool)
+    if not np.any(free):
+        return keep
+    csc = A_eq.tocsc()
+    while True:
+        active = sp.diags(keep.astype(float)) @ csc
+        active.eliminate_zeros()
+        counts = np.diff(active.tocsc().indptr)
+        solo = np.flatnonzero(free & (counts == 1))
+        if solo.size == 0:
+            return keep
+        act = active.tocsc()
+        keep[act.indices[act.indptr[solo]]] = False
+
+
+def _pivoted_rank(K: np.ndarray) -> tuple[int, np.ndarray]:
+    """Numerical rank and pivot order of the PSD matrix ``K`` (pivoted Cholesky)."""
+    if K.shape[0] == 0:
+        return 0, np.zeros(0, dtype=int)
+    scale = max(float(np.max(np.diag(K))), 1e-300)
+    _, piv, rank, _ = sla.lapack.dpstrf(K / scale, lower=1, tol=1e-11)
+    return int(rank), piv[: K.shape[0]] - 1
+
+
+def _check_consistent(K: np.ndarray, b: np.ndarray, basis: np.ndarray, dep: np.ndarray) -> None:
+    """The dependent rows' right-hand sides must be the same combination of the others'."""
+    if dep.size == 0:
+        return
+    coef = np.linalg.lstsq(K[np.ix_(basis, basis)], K[np.ix_(basis, dep)], rcond=None)[0]
+    if np.max(np.abs(coef.T @ b[basis] - b[dep])) > 1e-7 * (1.0 + np.abs(b).max()):
+        raise ValueError("the relaxation is infeasible: its equality rows are inconsistent")
+
+
+def _independent_rows(
+    A: sp.csr_matrix, b: np.ndarray, group: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
+    """Mask of the rows to keep so that they are linearly independent.
+
+    Moment relaxations repeat identities (through ``v^2 = v``, ``y (y - z) = 0`` and the
+    like). The Gram matrix ``K = A W A^T`` of the rows (``W``: the Frobenius weights of the
+    entries) is eliminated in the arrow order: each group by pivoted Cholesky, then the
+    dense rows' Schur complement."""
+    m = A.shape[0]
+    keep = np.ones(m, dtype=bool)
+    K = (A @ sp.diags(weight) @ A.T).tocsr()
+    local = np.flatnonzero(group >= 0)
+    dense = np.flatnonzero(group < 0)
+    order = local[np.argsort(group[local], kind="stable")]
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
+    dpos = np.full(m, -1)
+    dpos[dense] = np.arange(dense.size)
+    S = K[dense][:, dense].toarray()
+    for rows in np.split(order, cuts) if order.size else []:
+        Kg = K[rows][:, rows].toarray()
+        rank, piv = _pivoted_rank(Kg)
+        _check_consistent(Kg, b[rows], piv[:rank], piv[rank:])
+        keep[rows[piv[rank:]]] = False
+        basis = rows[piv[:rank]]
+        if dense.size == 0 or rank == 0:
+            continue
+        KgD = K[basis][:, dense]
+        touched = np.unique(KgD.indices)
+        if touched.size == 0:
+            continue
+        B = KgD[:, touched].toarray()
+        Kb = K[basis][:, basis].toarray()
+        S[np.ix_(touched, touched)] -= B.T @ np.linalg.solve(Kb, B)
+    if dense.size:
+        S = 0.5 * (S + S.T)
+        rank, piv = _pivoted_rank(S)
+        keep[dense[piv[rank:]]] = False
+    return keep
+
+
+def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowForm:
+    """The block-arrow form of ``program`` (raises :class:`NotArrow` when it has none)."""
+    q = program.A_ineq.shape[0]
+    A_psd = sp.vstack([program.A_psd, program.A_ineq], format="csr")
+    b_psd = np.concatenate([program.b_psd, program.b_ineq])
+    sizes = [int(s) for s in program.block_sizes] + [1] * q
+    offsets = np.cumsum([0] + [s * (s + 1) // 2 for s in sizes])
+    T = int(offsets[-1])
+    n = program.n
+    blk_of = np.repeat(np.arange(len(sizes)), np.diff(offsets))
+    side_of = np.array(sizes)[blk_of]
+    big_entry = side_of > big_side
+
+    # homes: plain entries (one moment, coefficient 1, no constant), small blocks first
+    nnz = np.diff(A_psd.indptr)
+    plain = np.flatnonzero((nnz == 1) & (b_psd == 0))
+    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
+    moment = A_psd.indices[A_psd.indptr[plain]]
+    score = np.where(big_entry[plain], -1, side_of[plain])
+    order = np.lexsort((-score, moment))
+    moment_s, plain_s = moment[order], plain[order]
+    first = np.ones(moment_s.size, dtype=bool)
+    first[1:] = moment_s[1:] != moment_s[:-1]
+    home = np.full(n, -1)
+    home[moment_s[first]] = plain_s[first]
+    used = np.zeros(n, dtype=bool)
+    used[A_psd.indices] = True
+    used[program.c != 0] = True
+    eq_keep = _drop_defining_rows(program.A_eq, ~used)
+    used[program.A_eq[eq_keep].indices] = True
+    if np.any((home < 0) & used):
+        missing = int(np.flatnonzero((home < 0) & used)[0])
+        raise NotArrow(f"moment {missing} is no plain entry of any PSD block")
+    # the reference of a moment in equality rows and the objective: a large-block entry if any
+    ref = home.copy()
+    on_big = big_entry[plain]
+    ref[moment[on_big]] = plain[on_big]
+
+    # rows from the non-home entries
+    is_home = np.zeros(T, dtype=bool)
+    is_home[home[home >= 0]] = True
+    ent = np.flatnonzero(~is_home)
+    sub = A_psd[ent].tocoo()
+    r1 = np.concatenate([np.arange(ent.size), sub.row])
+    c1 = np.concatenate([ent, home[sub.col]])
+    v1 = np.concatenate([np.ones(ent.size), -sub.data])
+    b1 = b_psd[ent]
+    # equality rows
+    p = program.A_eq.shape[0]
+    eq = sp.diags(eq_keep.astype(float)) @ program.A_eq
+    eq = eq.tocoo()
+    r2 = ent.size + eq.row
+    c2 = ref[eq.col]
+    A = sp.csr_matrix(
+        (np.concatenate([v1, eq.data]), (np.concatenate([r1, r2]), np.concatenate([c1, c2]))),
+        shape=(ent.size + p, T),
+    )
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    b = np.concatenate([b1, program.b_eq])
+    empty = np.diff(A.indptr) == 0
+    if np.any(empty & (np.abs(b) > 0)):
+        raise NotArrow("an equality row has no variable but a nonzero right-hand side")
+    keep = np.flatnonzero(~empty)
+    eq_rows = np.full(p, -1)
+    newpos = np.cumsum(~empty) - 1
+    eq_ok = ~empty[ent.size :]
+    eq_rows[eq_ok] = newpos[ent.size :][eq_ok]
+    A, b = A[keep], b[keep]
+    c = np.zeros(T)
+    np.add.at(c, ref, program.c)
+
+    # dense rows touch a large block; local rows are grouped by the small blocks they share
+    m = A.shape[0]
+    coo = A.tocoo()
+    rb = blk_of[coo.col]
+    touches_big = np.zeros(m, dtype=bool)
+    touches_big[coo.row[big_entry[coo.col]]] = True
+    nb = len(sizes)
+    loc = ~touches_big[coo.row]
+    lr, lb = coo.row[loc], rb[loc]
+    first_blk = np.full(m, -1)
+    first_blk[lr[::-1]] = lb[::-1]
+    graph = sp.csr_matrix((np.ones(lr.size), (first_blk[lr], lb)), shape=(nb, nb))
+    _, label = connected_components(graph, directed=False)
+    group = np.where(touches_big, -1, label[np.maximum(first_blk, 0)])
+    group[(first_blk < 0) & ~touches_big] = -1  # (no such rows after dropping empties)
+    if np.any(np.bincount(group[group >= 0]) > GROUP_LIMIT):
+        raise NotArrow("the local rows form a group too large to factor densely")
+    tri_i = np.concatenate([lower_triangle(sz)[0] for sz in sizes])
+    tri_j = np.concatenate([lower_triangle(sz)[1] for sz in sizes])
+    independent = _independent_rows(A, b, group, np.where(tri_i == tri_j, 1.0, 0.5))
+    if not np.all(independent):
+        A, b, group, touches_big = (
+            A[independent],
+            b[independent],
+            group[independent],
+            touches_big[independent],
+        )
+        newpos = np.cumsum(independent) - 1
+        had = eq_rows >= 0
+        kept = had.copy()
+        kept[had] = independent[eq_rows[had]]
+        eq_rows = np.where(kept, newpos[np.maximum(eq_rows, 0)], -1)
+        m = A.shape[0]
+        coo = A.tocoo()
+        rb = blk_of[coo.col]
+    dense = np.flatnonzero(touches_big)
+
+    # per small block: the rows touching it and their coefficient matrices
+    classes = []
+    pair_blk, pair_row = rb, coo.row
+    small_sides = sorted({s for s in sizes if s <= big_side})
+    for s in small_sides:
+        bl = np.flatnonzero(np.array(sizes) == s)
+        i, j = lower_triangle(s)
+        entry = offsets[bl][:, None] + np.arange(i.size)[None, :]
+        sel = np.isin(pair_blk, bl)
+        pb, pr, pe, pv = pair_blk[sel], pair_row[sel], coo.col[sel], coo.data[sel]
+        pos_of_blk = np.full(nb, -1)
+        pos_of_blk[bl] = np.arange(bl.size)
+        bpos = pos_of_blk[pb]
+        # unique (block, row) pairs -> slot per block
+        key = bpos.astype(np.int64) * m + pr
+        ukey, inv = np.unique(key, return_inverse=True)
+        ub = ukey // m
+        ur = ukey % m
+        counts = np.bincount(ub, minlength=bl.size)
+        R = max(int(counts.max(initial=0)), 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slot = np.arange(ukey.size) - starts[ub]
+        rows = np.full((bl.size, R), -1)
+        rows[ub, slot] = ur
+        coef = np.zeros((bl.size, R, s, s))
+        t = pe - offsets[pb]
+        ti, tj = i[t], j[t]
+        w = pv * _sym_unit(s, ti, tj)
+        np.add.at(coef, (bpos, slot[inv], ti, tj), w)
+        off = ti != tj
+        np.add.at(coef, (bpos[off], slot[inv][off], tj[off], ti[off]), w[off])
+        classes.append(SizeClass(s, bl, entry, rows, coef))
+
+    dpos = np.full(m, -1)
+    dpos[dense] = np.arange(dense.size)
+    bigs = []
+    for k in np.flatnonzero(np.array(sizes) > big_side):
+        s = sizes[k]
+        i, j = lower_triangle(s)
+        entry = offsets[k] + np.arange(i.size)
+        sel = blk_of[coo.col] == k
+        pr, pe, pv = coo.row[sel], coo.col[sel] - offsets[k], coo.data[sel]
+        order = np.argsort(pr, kind="stable")
+        pr, pe, pv = pr[order], pe[order], pv[order]
+        bounds = np.flatnonzero(np.diff(np.concatenate([[-1], pr, [m + 1]])))
+        starts, stops = bounds[:-1], bounds[1:]
+        one = (stops - starts) == 1
+        first = starts[one]
+        general, factors = [], []
+        for a, z in zip(starts[~one], stops[~one]):
+            tt, vv = pe[a:z], pv[a:z]
+            ti, tj = i[tt], j[tt]
+            supp = np.unique(np.concatenate([ti, tj]))
+            loc_i, loc_j = np.searchsorted(supp, ti), np.searchsorted(supp, tj)
+            P = np.zeros((supp.size, supp.size))
+            wv = vv * _sym_unit(s, ti, tj)
+            np.add.at(P, (loc_i, loc_j), wv)
+            offd = ti != tj
+            np.add.at(P, (loc_j[offd], loc_i[offd]), wv[offd])
+            ev, V = np.linalg.eigh(P)
+            keep_ev = np.abs(ev) > 1e-12 * max(np.abs(ev).max(), 1e-300)
+            Ufull = np.zeros((s, int(keep_ev.sum())))
+            Ufull[supp] = V[:, keep_ev]
+            general.append(dpos[pr[a]])
+            factors.append((Ufull, ev[keep_ev]))
+        bigs.append(
+            BigBlock(
+                int(k),
+                s,
+                entry,
+                i[pe[first]],
+                j[pe[first]],
+                pv[first],
+                dpos[pr[first]],
+                np.array(general, dtype=int),
+                factors,
+            )
+        )
+    return ArrowForm(
+        sizes,
+        offsets,
+        A,
+        b,
+        c,
+        float(program.c0),
+        home,
+        eq_rows,
+        dense,
+        group,
+        classes,
+        bigs,
+        q,
+    )
