@@ -92,8 +92,6 @@ def test_options_and_forms_are_checked():
         prob.solve(order=1, solver="arrow", solver_options={"stepp": 0.9})
     with pytest.raises(ValueError, match="moment form"):
         prob.solve(order=1, solver="arrow", form="gram")
-    with pytest.raises(ValueError, match="time limit"):
-        prob.solve(order=1, solver="arrow", time_limit=5.0)
 
 
 def test_iteration_limit_gives_a_valid_bound_or_none():

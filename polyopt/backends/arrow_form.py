@@ -64,6 +64,20 @@ class BigBlock:
     general: np.ndarray  # dense-row positions of the other rows
     factors: list  # per general row: (U (side, r), lam (r,))
 
+    @property
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """All factors side by side, ``r`` per general row (zero-padded): ``(U', lam, r)``
+        with ``U'`` sparse."""
+        if not hasattr(self, "_stacked"):
+            r = max([lv.size for _, lv in self.factors] + [1])
+            U = np.zeros((self.side, r * len(self.factors)))
+            lam = np.zeros(r * len(self.factors))
+            for k, (u, lv) in enumerate(self.factors):
+                U[:, k * r : k * r + lv.size] = u
+                lam[k * r : k * r + lv.size] = lv
+            self._stacked = (sp.csr_matrix(U.T), lam, r)
+        return self._stacked
+
 
 @dataclass
 class ArrowForm:
@@ -96,6 +110,19 @@ class ArrowForm:
 def _sym_unit(side: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Entry coefficient -> matrix coefficient factor: 1 on the diagonal, 1/2 off it."""
     return np.where(i == j, 1.0, 0.5)
+
+
+def has_homes(program: ConicProgram) -> bool:
+    """True when every moment stands alone in some PSD block entry (the arrow form exists)."""
+    A_psd = program.A_psd.tocsr()
+    nnz = np.diff(A_psd.indptr)
+    plain = np.flatnonzero((nnz == 1) & (program.b_psd == 0))
+    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
+    homed = np.zeros(program.n, dtype=bool)
+    homed[A_psd.indices[A_psd.indptr[plain]]] = True
+    used = np.zeros(program.n, dtype=bool)
+    used[A_psd.indices] = True
+    return bool(np.all(homed | ~used))
 
 
 def _drop_defining_rows(A_eq: sp.csr_matrix, free: np.ndarray) -> np.ndarray:

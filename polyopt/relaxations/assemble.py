@@ -308,9 +308,20 @@ def assemble(
             + list(zip(eq_rows, eq_vals))
             + [(np.zeros(obj_coeffs.size, dtype=int), obj_coeffs)]
         )
-        for k, (rows, vals) in enumerate(rows_vals):
-            chunks[k], src, fac = reduce_codes(chunks[k], squares, nvars)
-            rows_vals[k] = (rows[src], vals[src] * fac)
+        # one pass over all chunks at once, then split back
+        sizes_k = [c.shape[0] for c in chunks]
+        which = np.repeat(np.arange(len(chunks)), sizes_k)
+        codes_all, src, fac = reduce_codes(np.concatenate(chunks), squares, nvars)
+        order = np.argsort(which[src], kind="stable")
+        codes_all, src, fac = codes_all[order], src[order], fac[order]
+        cuts = np.searchsorted(which[src], np.arange(1, len(chunks)))
+        local = src - np.concatenate([[0], np.cumsum(sizes_k)[:-1]])[which[src]]
+        for k, (idx, cod, f) in enumerate(
+            zip(np.split(local, cuts), np.split(codes_all, cuts), np.split(fac, cuts))
+        ):
+            rows, vals = rows_vals[k]
+            chunks[k] = cod
+            rows_vals[k] = (rows[idx], vals[idx] * f)
         npc = n_psd_chunks
         psd_rows, psd_vals = map(list, zip(*rows_vals[:npc])) if npc else ([], [])
         ineq_rows = [r for r, _ in rows_vals[npc : npc + q_]]
