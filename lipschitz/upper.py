@@ -172,13 +172,8 @@ def _sdp_bound(
     )
     first = solver
     if solver is None and not MosekBackend().available():
-        large_first_order = (
-            relax_opts["order"] == 1
-            and net.depth == 1
-            and lcep.problem.nvars + 1 >= LOWRANK_MIN_SIDE
-        )
         side = lcep.problem.nvars + 1
-        if large_first_order:
+        if relax_opts["order"] == 1 and net.depth == 1 and side >= LOWRANK_MIN_SIDE:
             first = "lowrank"
         elif side > ARROW_MIN_SIDE and (relax_opts["order"] == 1 or net.depth == 1):
             first = "arrow"

@@ -52,7 +52,8 @@ class BigBlock:
     """A large block and the parts ``P_i`` of the dense rows on it.
 
     Rows with one entry ``alpha S[p, q]`` (the links of clique moments to ``M_1``) are kept as
-    index arrays; the others as eigen-factors ``P_i = sum lam u u^T`` (few, of low rank)."""
+    index arrays; the others as eigen-factors ``P_i = sum lam u u^T`` (few, of low rank),
+    ``rank`` columns per row."""
 
     block: int
     side: int
@@ -62,21 +63,9 @@ class BigBlock:
     alpha: np.ndarray
     simple: np.ndarray
     general: np.ndarray  # dense-row positions of the other rows
-    factors: list  # per general row: (U (side, r), lam (r,))
-
-    @property
-    def stacked(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """All factors side by side, ``r`` per general row (zero-padded): ``(U', lam, r)``
-        with ``U'`` sparse."""
-        if not hasattr(self, "_stacked"):
-            r = max([lv.size for _, lv in self.factors] + [1])
-            U = np.zeros((self.side, r * len(self.factors)))
-            lam = np.zeros(r * len(self.factors))
-            for k, (u, lv) in enumerate(self.factors):
-                U[:, k * r : k * r + lv.size] = u
-                lam[k * r : k * r + lv.size] = lv
-            self._stacked = (sp.csr_matrix(U.T), lam, r)
-        return self._stacked
+    Ut: sp.csr_matrix  # their factors side by side, ``rank`` per row (zero-padded), transposed
+    lam: np.ndarray
+    rank: int
 
 
 @dataclass
@@ -112,14 +101,19 @@ def _sym_unit(side: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.where(i == j, 1.0, 0.5)
 
 
+def _plain_entries(A_psd: sp.csr_matrix, b_psd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(entries, moments)``: the block entries that are one moment with coefficient 1."""
+    nnz = np.diff(A_psd.indptr)
+    plain = np.flatnonzero((nnz == 1) & (b_psd == 0))
+    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
+    return plain, A_psd.indices[A_psd.indptr[plain]]
+
+
 def has_homes(program: ConicProgram) -> bool:
     """True when every moment stands alone in some PSD block entry (the arrow form exists)."""
     A_psd = program.A_psd.tocsr()
-    nnz = np.diff(A_psd.indptr)
-    plain = np.flatnonzero((nnz == 1) & (program.b_psd == 0))
-    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
     homed = np.zeros(program.n, dtype=bool)
-    homed[A_psd.indices[A_psd.indptr[plain]]] = True
+    homed[_plain_entries(A_psd, program.b_psd)[1]] = True
     used = np.zeros(program.n, dtype=bool)
     used[A_psd.indices] = True
     return bool(np.all(homed | ~used))
@@ -216,10 +210,7 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
     big_entry = side_of > big_side
 
     # homes: plain entries (one moment, coefficient 1, no constant), small blocks first
-    nnz = np.diff(A_psd.indptr)
-    plain = np.flatnonzero((nnz == 1) & (b_psd == 0))
-    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
-    moment = A_psd.indices[A_psd.indptr[plain]]
+    plain, moment = _plain_entries(A_psd, b_psd)
     score = np.where(big_entry[plain], -1, side_of[plain])
     order = np.lexsort((-score, moment))
     moment_s, plain_s = moment[order], plain[order]
@@ -288,7 +279,6 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
     graph = sp.csr_matrix((np.ones(lr.size), (first_blk[lr], lb)), shape=(nb, nb))
     _, label = connected_components(graph, directed=False)
     group = np.where(touches_big, -1, label[np.maximum(first_blk, 0)])
-    group[(first_blk < 0) & ~touches_big] = -1  # (no such rows after dropping empties)
     if np.any(np.bincount(group[group >= 0]) > GROUP_LIMIT):
         raise NotArrow("the local rows form a group too large to factor densely")
     tri_i = np.concatenate([lower_triangle(sz)[0] for sz in sizes])
@@ -376,6 +366,12 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
             Ufull[supp] = V[:, keep_ev]
             general.append(dpos[pr[a]])
             factors.append((Ufull, ev[keep_ev]))
+        r = max([lv.size for _, lv in factors] + [1])
+        U = np.zeros((s, r * len(factors)))
+        lam = np.zeros(r * len(factors))
+        for f, (u, lv) in enumerate(factors):
+            U[:, f * r : f * r + lv.size] = u
+            lam[f * r : f * r + lv.size] = lv
         bigs.append(
             BigBlock(
                 int(k),
@@ -386,7 +382,9 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
                 pv[first],
                 dpos[pr[first]],
                 np.array(general, dtype=int),
-                factors,
+                sp.csr_matrix(U.T),
+                lam,
+                r,
             )
         )
     return ArrowForm(
