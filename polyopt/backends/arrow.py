@@ -108,11 +108,17 @@ class _Schur:
             src, g, lslot, q = mp["ld"]
             ds = slot_d[np.searchsorted(key, g.astype(np.int64) * m + q)]
             mp["ld"] = (src, (g * self.Lmax + lslot) * self.Dmax + ds)
+            for k in ("ll", "ld", "dd"):  # targets compressed: sums over the distinct slots
+                src, dst = mp[k]
+                uniq, inv = np.unique(dst, return_inverse=True)
+                mp[k] = (src, uniq, inv.ravel())
         # group-level scatter of the (Dmax x Dmax) corrections into M_DD
         valid = dg >= 0
         gi, a, b_ = np.nonzero(valid[:, :, None] & valid[:, None, :])
         self.corr_src = (gi * self.Dmax + a) * self.Dmax + b_
-        self.corr_dst = dg[gi, a] * nD + dg[gi, b_]
+        self.corr_dst, self.corr_inv = np.unique(dg[gi, a] * nD + dg[gi, b_], return_inverse=True)
+        self.corr_inv = self.corr_inv.ravel()
+        self.bigmaps = [_BigMap(bb) for bb in form.bigs]
         self.pad_L = np.ones(max(ng, 1) * self.Lmax, dtype=bool)
         self.pad_L[self.local_flat] = False
 
@@ -129,15 +135,12 @@ class _Schur:
             K = np.einsum("bik,bjl->bijkl", X, Zi).reshape(nb, s_ * s_, s_ * s_)
             Cm = cl.coef.reshape(nb, -1, s_ * s_)
             loc = (Cm @ K @ np.swapaxes(Cm, 1, 2)).ravel()
-            src, dst = mp["ll"]
-            MLL += np.bincount(dst, loc[src], minlength=MLL.size)
-            src, dst = mp["ld"]
-            MLD += np.bincount(dst, loc[src], minlength=MLD.size)
-            src, dst = mp["dd"]
-            MDD += np.bincount(dst, loc[src], minlength=MDD.size)
+            for key, M in (("ll", MLL), ("ld", MLD), ("dd", MDD)):
+                src, uniq, inv = mp[key]
+                M[uniq] += np.bincount(inv, loc[src], minlength=uniq.size)
         MDD = MDD.reshape(nD, nD)
-        for bb, X, Zi in zip(f.bigs, Xs[len(f.classes) :], Zis[len(f.classes) :]):
-            _add_big(MDD, bb, X, Zi)
+        for bm, X, Zi in zip(self.bigmaps, Xs[len(f.classes) :], Zis[len(f.classes) :]):
+            bm.add(MDD, X, Zi)
         MLL = MLL.reshape(ng, L, L)
         diag = MLL.reshape(ng * L, L)
         pad = np.flatnonzero(self.pad_L)
@@ -147,10 +150,11 @@ class _Schur:
         self.Y = np.linalg.solve(MLL, MLD)
         if nD:
             corr = np.einsum("gld,gle->gde", MLD, self.Y).ravel()
-            MDD = MDD - np.bincount(self.corr_dst, corr[self.corr_src], minlength=nD * nD).reshape(
-                nD, nD
+            MDD = MDD.ravel()
+            MDD[self.corr_dst] -= np.bincount(
+                self.corr_inv, corr[self.corr_src], minlength=self.corr_dst.size
             )
-            MDD = 0.5 * (MDD + MDD.T)
+            MDD = MDD.reshape(nD, nD)  # symmetric; the factorization reads the lower triangle
             try:
                 self.chol = sla.cho_factor(MDD, lower=True, check_finite=False)
             except np.linalg.LinAlgError:
@@ -179,30 +183,75 @@ class _Schur:
         return out
 
 
-def _add_big(MDD: np.ndarray, bb, X: np.ndarray, Zi: np.ndarray) -> None:
-    """Add ``<P_i, X P_j Z^-1>`` of the large block's dense rows to ``MDD``.
+GATHER_MAX = 2500
+"""Above this many one-entry rows on a large block, gathers use ``np.ix_`` instead of stored
+flat indices (``3 n^2`` integers)."""
 
-    One-entry rows ``P = alpha (e_p e_q' + e_q e_p') / 2`` give four products of gathered
-    entries; the few other rows go through their eigen-factors."""
-    p, q, al, d = bb.p, bb.q, bb.alpha, bb.simple
-    if d.size:
-        T1 = X[np.ix_(q, p)] * Zi[np.ix_(q, p)].T
-        T = T1 + T1.T + X[np.ix_(q, q)] * Zi[np.ix_(p, p)] + X[np.ix_(p, p)] * Zi[np.ix_(q, q)]
-        MDD[np.ix_(d, d)] += 0.25 * np.outer(al, al) * T
-    if not bb.general.size:
-        return
-    Ut, lam, r = bb.Ut, bb.lam, bb.rank  # U' is sparse (the factors are)
-    ng = bb.general.size
-    UX, UZ = Ut @ X, Ut @ Zi  # (U' X), (U' Z^-1)
-    W = (Ut @ UX.T) * (Ut @ UZ.T) * np.outer(lam, lam)
-    XU, ZU = UX.T, UZ.T
-    g = bb.general
-    MDD[np.ix_(g, g)] += W.reshape(ng, r, ng, r).sum(axis=(1, 3))
-    if d.size:
-        V = 0.5 * (ZU[p] * XU[q] + ZU[q] * XU[p]) * lam  # (simple rows, factors)
-        cross = V.reshape(d.size, ng, r).sum(axis=2) * al[:, None]
-        MDD[np.ix_(d, g)] += cross
-        MDD[np.ix_(g, d)] += cross.T
+
+class _BigMap:
+    """Precomputed gathers and scatters of one large block's dense rows in ``M_DD``."""
+
+    def __init__(self, bb) -> None:
+        self.bb = bb
+        p, q, n = bb.p, bb.q, bb.side
+        self.flat = None
+        if 0 < p.size <= GATHER_MAX:
+            self.flat = (q[:, None] * n + p, q[:, None] * n + q, p[:, None] * n + p)
+        self.scale = 0.25 * np.outer(bb.alpha, bb.alpha)
+        self.d = _as_slice(bb.simple)
+        self.g = _as_slice(bb.general)
+
+    def add(self, MDD: np.ndarray, X: np.ndarray, Zi: np.ndarray) -> None:
+        """Add ``<P_i, X P_j Z^-1>`` of the block's dense rows to ``MDD``.
+
+        One-entry rows ``P = alpha (e_p e_q' + e_q e_p') / 2`` give four products of gathered
+        entries; the few other rows go through their eigen-factors."""
+        bb = self.bb
+        p, q, al = bb.p, bb.q, bb.alpha
+        d, g = self.d, self.g
+        if p.size:
+            if self.flat is not None:
+                x, z = X.ravel(), Zi.ravel()
+                iqp, iqq, ipp = self.flat
+                T = np.take(x, iqp) * np.take(z, iqp).T
+                T += T.T
+                T += np.take(x, iqq) * np.take(z, ipp)
+                T += np.take(x, ipp) * np.take(z, iqq)
+            else:
+                T = X[np.ix_(q, p)] * Zi[np.ix_(q, p)].T
+                T += T.T
+                T += X[np.ix_(q, q)] * Zi[np.ix_(p, p)] + X[np.ix_(p, p)] * Zi[np.ix_(q, q)]
+            T *= self.scale
+            _scatter(MDD, d, d, T)
+        if not bb.general.size:
+            return
+        Ut, lam, r = bb.Ut, bb.lam, bb.rank  # U' is sparse (the factors are)
+        ng = bb.general.size
+        UX, UZ = Ut @ X, Ut @ Zi  # (U' X), (U' Z^-1)
+        W = (Ut @ UX.T) * (Ut @ UZ.T) * np.outer(lam, lam)
+        _scatter(MDD, g, g, W.reshape(ng, r, ng, r).sum(axis=(1, 3)))
+        if p.size:
+            XU, ZU = UX.T, UZ.T
+            V = 0.5 * (ZU[p] * XU[q] + ZU[q] * XU[p]) * lam  # (simple rows, factors)
+            cross = V.reshape(p.size, ng, r).sum(axis=2) * al[:, None]
+            _scatter(MDD, d, g, cross)
+            _scatter(MDD, g, d, cross.T)
+
+
+def _as_slice(idx: np.ndarray):
+    """``idx`` as a slice when it is a contiguous range (cheaper scatters)."""
+    if idx.size and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _scatter(M: np.ndarray, rows, cols, V: np.ndarray) -> None:
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        M[rows, cols] += V
+    else:
+        rr = np.arange(M.shape[0])[rows] if isinstance(rows, slice) else rows
+        cc = np.arange(M.shape[1])[cols] if isinstance(cols, slice) else cols
+        M[np.ix_(rr, cc)] += V
 
 
 class _Blocks:
@@ -262,7 +311,17 @@ def _sym(K: np.ndarray) -> np.ndarray:
 
 def _inverse_factors(Ks: list[np.ndarray]) -> list[np.ndarray]:
     """``L^-1`` of the Cholesky factors ``K = L L'`` (raises LinAlgError if not PD)."""
-    return [np.linalg.inv(np.linalg.cholesky(K)) for K in Ks]
+    out = []
+    for K in Ks:
+        L = np.linalg.cholesky(K)
+        if L.ndim == 2:  # one large block: triangular inverse (LAPACK trtri)
+            Li, info = sla.lapack.dtrtri(L, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular Cholesky factor")
+            out.append(np.tril(Li))
+        else:
+            out.append(np.linalg.inv(L))
+    return out
 
 
 def _max_step(Lis: list[np.ndarray], dXs: list[np.ndarray]) -> float:
