@@ -78,11 +78,19 @@ def run_cell(sizes, s, domain, networks, solver, sdp_methods, samples, center="z
     return out
 
 
-def svg_plot(path: str, series: dict[str, list[tuple[float, float]]], title: str) -> None:
-    """A dependency-free line plot of median bounds against sparsity."""
+def svg_plot(
+    path: str,
+    series: dict[str, list[tuple[float, float]]],
+    title: str,
+    marks: dict[str, list[tuple[float, float]]] | None = None,
+) -> None:
+    """A dependency-free line plot of median bounds against sparsity; ``marks`` are drawn as
+    points (the published values)."""
     W, H, m = 640, 400, 50
-    xs = [x for pts in series.values() for x, _ in pts]
-    ys = [y for pts in series.values() for _, y in pts if np.isfinite(y)]
+    marks = marks or {}
+    every = list(series.values()) + list(marks.values())
+    xs = [x for pts in every for x, _ in pts]
+    ys = [y for pts in every for _, y in pts if np.isfinite(y)]
     if not xs or not ys:
         return
     x0, x1, y1 = min(xs), max(xs), max(ys) * 1.05
@@ -108,6 +116,11 @@ def svg_plot(path: str, series: dict[str, list[tuple[float, float]]], title: str
         line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
         out.append(f'<polyline points="{line}" fill="none" stroke="{col}" stroke-width="2"/>')
         out.append(f'<text x="{W - m + 4}" y="{m + 14 * n}" fill="{col}">{name}</text>')
+    for n, (name, pts) in enumerate(marks.items(), start=len(series)):
+        col = colors[n % len(colors)]
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{col}"/>')
+        out.append(f'<text x="{W - m + 4}" y="{m + 14 * n}" fill="{col}">{name} (dots)</text>')
     out.append("</svg>")
     with open(path, "w") as fh:
         fh.write("\n".join(out))
@@ -137,6 +150,7 @@ def main() -> None:
         f"{'/LBS':>6} {'paper':>6} {'paper /LBS':>10} {'paper s':>8}"
     )
     plot: dict[str, list[tuple[float, float]]] = {}
+    published: dict[str, list[tuple[float, float]]] = {}
     for text in args.sizes:
         sizes = tuple(int(v) for v in text.split(","))
         deep = len(sizes) > 2
@@ -177,9 +191,12 @@ def main() -> None:
                     )
                     if domain == "global" and name != "naive":  # naive would flatten the plot
                         plot.setdefault(f"{text} {name}", []).append((s, val))
+                    if domain == "global" and pub and name in (pub_m, "lbs"):
+                        value = pub[0] if name == pub_m else pub[2]
+                        published.setdefault(f"{text} paper {name}", []).append((s, value))
                 print(f"{'':>10} cell time {time.perf_counter() - t0:.1f} s", flush=True)
     if args.plot:
-        svg_plot(args.plot, plot, "median Lipschitz bounds, global box, L-inf")
+        svg_plot(args.plot, plot, "median Lipschitz bounds, global box, L-inf", published)
         print(f"plot written to {args.plot}")
 
 

@@ -38,6 +38,11 @@ optimal when its best iterate is within this factor of ``tol``."""
 STALL = 5
 """Stop when the iterates have not improved on the best one for this many iterations."""
 
+REFINE_BELOW = 1e-3
+"""Iterative refinement of the Newton directions starts once the residuals and the relative
+gap are below this: earlier, the Schur complement is well conditioned and an inexact direction
+costs nothing."""
+
 DEFAULTS = {"tol": 1e-7, "max_iters": 80, "step": 0.95, "big_side": 24, "refine": 2, "threads": 1}
 
 
@@ -480,7 +485,8 @@ def _ipm(form: ArrowForm, opts: dict, verbose: bool, deadline: float | None = No
             break
         try:
             schur.assemble(X, Zi)
-            newton = _Newton(ops, schur, A, X, Zi, Rd, rp, int(opts["refine"]))
+            refine = int(opts["refine"]) if err < REFINE_BELOW else 0
+            newton = _Newton(ops, schur, A, X, Zi, Rd, rp, refine)
             dy, dX, dZ = newton.direction([-x for x in X])  # predictor
             ap = min(1.0, gamma * _max_step(LXi, dX))
             ad = min(1.0, gamma * _max_step(LZi, dZ))
