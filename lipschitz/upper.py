@@ -208,16 +208,26 @@ def _sdp_bound(
                 r = alt
             if good(r) and r.status == "optimal":
                 break
+    value, sound = float(r.bound), bool(r.certified)
+    first_order = None
+    if solver is None and hr2 and not (good(r) and r.status == "optimal"):
+        # an HR-2 solve that stopped short certifies a looser dual bound than the relaxation's
+        # value, possibly above the first-order one: the tighter of the two valid bounds
+        first_order = _sdp_bound(
+            net, box, c, norm, "hr", 1, None, cuts, tol, time_limit, solver_options, t0
+        )
+        if first_order.sound and (not good(r) or first_order.value < value):
+            value, sound = first_order.value, True
     sizes = dict(r.sizes)
     sizes.update(
         variables=lcep.problem.nvars, constraints=len(lcep.problem.constraints), lifted=lcep.lifted
     )
     return LipschitzBound(
-        float(r.bound),
+        value,
         "upper",
         name,
         status=r.status,
-        sound=bool(r.certified),
+        sound=sound,
         seconds=time.perf_counter() - t0,
         norm=norm,
         sizes=sizes,
@@ -232,5 +242,7 @@ def _sdp_bound(
             "primal_value": r.primal_value,
             "result": r,
             "attempts": attempts,
+            "hr2_bound": float(r.bound) if hr2 else None,
+            "order1_bound": None if first_order is None else first_order.value,
         },
     )

@@ -482,3 +482,18 @@ def test_lower_bound_with_a_neuron_constant_at_zero():
     net = lipschitz.ReLUNetwork([[[1.0, 2.0], [0.0, 0.0]], [[1.0, 5.0]]], [[0.0, 0.0], [0.0]])
     assert lower_bound(net, norm="inf", domain=([0.0, 0.0], 1.0)).value == pytest.approx(3.0)
     assert lower_bound(net, norm="2", domain=([0.0, 0.0], 1.0)).value == pytest.approx(np.sqrt(5.0))
+
+
+def test_hr2_stopped_short_never_above_first_order():
+    """Two hidden layers: the order-2 clique blocks have no interior point and the HR-2 solve
+    stops short; on this network its certified value alone (2.578) is above HR-1's (2.479)."""
+    net = random_network((40, 40, 10), sparsity=80, seed=1)
+    b2 = upper_bound(net, order=2)
+    b1 = upper_bound(net, order=1)
+    assert b2.sound and b1.sound and b1.status == "optimal"
+    assert b2.value <= b1.value * (1 + 1e-7)
+    if b2.status != "optimal":
+        assert b2.info["order1_bound"] is not None
+        assert b2.value == min(b2.info["hr2_bound"], b2.info["order1_bound"])
+    lb = lower_bound(net, samples=5000)
+    assert lb.value <= b2.value
