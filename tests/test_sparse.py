@@ -512,6 +512,23 @@ def test_hr_with_a_coupling_equality():
     assert hr1 <= hr2 + slack(fgrid) and hr2 <= d2 + slack(fgrid) and d2 <= fgrid + slack(fgrid)
 
 
+def test_hr_refuses_bad_constraints_beyond_the_term_limit(monkeypatch):
+    """The square of an eliminated pivot is counted before it is built."""
+    import polyopt.relaxations.sparse as sparse_mod
+
+    n = 5
+    x = po.variables("x", n)
+    f = sum(x[i] * x[i + 1] - 0.3 * x[i] for i in range(n - 1)) + x[n - 1] ** 2
+    cons = box(x) + [(x[i] - x[i + 1]) ** 2 <= 1 for i in range(n - 1)]
+    cons.append(sum(x[i] for i in range(n)) - 0.5 == 0)
+    P = po.Problem(minimize=f, constraints=cons)
+    assert nearly_sparse(P, order=2).info["eliminated"]
+    # h has n + 1 terms: at most (n + 1) (n + 2) / 2 products in its square
+    monkeypatch.setattr(sparse_mod, "MAX_TERMS", (n + 1) * (n + 2) // 2 - 1)
+    with pytest.raises(ValueError, match="MAX_TERMS"):
+        nearly_sparse(P, order=2)
+
+
 def test_hr_objective_term_of_degree_above_2_must_lie_in_a_clique():
     n = 5
     x = po.variables("x", n)

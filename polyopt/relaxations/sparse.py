@@ -182,6 +182,12 @@ def affine_pivots(
     return pivots
 
 
+MAX_TERMS = 20_000_000
+"""The most monomial terms the bad constraints of HR-d may expand into (the squares ``e^2`` of
+eliminated pivots, the rows ``L(h m)`` of the other affine equalities); beyond it
+:func:`nearly_sparse` raises instead of filling the memory (about 100 bytes per term)."""
+
+
 def _pivot_square(h: Term, v: int) -> Term:
     """``h * (c v - e)`` for ``h = c v + e``: ``c^2 v^2 - e^2``, a polynomial in ``v^2`` and
     the other variables only."""
@@ -189,14 +195,28 @@ def _pivot_square(h: Term, v: int) -> Term:
     at_v = h.codes[:, 0] == v
     c = float(h.coeffs[at_v].sum())
     e_codes, e_coeffs = h.codes[~at_v], h.coeffs[~at_v]
-    t = e_codes.shape[0]
-    codes = code_products(np.repeat(e_codes, t, axis=0), np.tile(e_codes, (t, 1)), W, n)
+    i, j = np.triu_indices(e_codes.shape[0])
+    codes = code_products(e_codes[i], e_codes[j], W, n)
     vv = code_products(h.codes[at_v][:1], h.codes[at_v][:1], W, n)
     return Term(
         np.concatenate([vv, codes]),
-        np.concatenate([[c * c], -np.repeat(e_coeffs, t) * np.tile(e_coeffs, t)]),
+        np.concatenate([[c * c], -e_coeffs[i] * e_coeffs[j] * np.where(i == j, 1.0, 2.0)]),
         n,
     )
+
+
+def _bad_terms(sc, bad: list[int], pivots: dict[int, int], n: int) -> int:
+    """How many terms the bad constraints expand into (see :data:`MAX_TERMS`)."""
+    total = 0
+    for b in bad:
+        t = sc.polys[b].codes.shape[0]
+        if b in pivots:
+            total += t * (t + 1) // 2
+        elif sc.kinds[b] == "eq" and sc.polys[b].degree <= 1:
+            total += (n + 1) * t
+        else:
+            total += t
+    return total
 
 
 def nearly_sparse(
@@ -249,6 +269,14 @@ def nearly_sparse(
     n = sc.nvars
     blocks, eqs = _clique_blocks(sc, structure, d, good)
     pivots = affine_pivots(sc, bad, structure.cliques, sc.objective) if eliminate else {}
+    terms = _bad_terms(sc, bad, pivots, n)
+    if terms > MAX_TERMS:
+        raise ValueError(
+            f"HR-{d}: the {len(bad)} bad constraints expand into about {terms:,} terms "
+            f"(~{terms * 100 / 2**30:.1f} GB), more than polyopt.relaxations.sparse.MAX_TERMS "
+            f"= {MAX_TERMS:,}: use a first-order relaxation, fewer bad constraints, or raise "
+            "the limit if the memory is there"
+        )
     kept = np.setdiff1d(np.arange(n), list(pivots.values()))
     blocks.insert(0, LocalizingBlock("first-order moment matrix", basis_codes(kept, 1, 2 * d, n)))
     scalar = []
