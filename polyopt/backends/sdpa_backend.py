@@ -137,7 +137,9 @@ class SDPABackend(Backend):
             raise ValueError(f"unknown form {form!r}: use 'moment', 'gram' or 'reduced'")
         opt = {
             "print": "display" if options.verbose else "no",
-            "numThreads": min(os.cpu_count() or 1, 4),
+            # one thread: with more, a solve can diverge ("step length is too short") after
+            # an earlier solve in the same process, and on 2 cores it is no faster
+            "numThreads": 1,
             "lowerBound": -1.0e8,
             "upperBound": 1.0e8,
         }
