@@ -480,14 +480,19 @@ def test_hr_bad_override():
     assert none_bad.bound <= fstar + slack(fstar)
 
 
-def test_hr_with_a_coupling_equality():
-    n = 5
+def coupled_chain(n: int) -> po.Problem:
+    """A chain with the coupling equality x1 + ... + xn = 0.5 (the last constraint)."""
     x = po.variables("x", n)
     f = sum(x[i] * x[i + 1] - 0.3 * x[i] for i in range(n - 1)) + x[n - 1] ** 2
     cons = box(x) + [(x[i] - x[i + 1]) ** 2 <= 1 for i in range(n - 1)]
     cons.append(sum(x[i] for i in range(n)) - 0.5 == 0)
-    P = po.Problem(minimize=f, constraints=cons)
-    assert detect_bad_constraints(P) == [len(cons) - 1]
+    return po.Problem(minimize=f, constraints=cons)
+
+
+def test_hr_with_a_coupling_equality():
+    n = 5
+    P = coupled_chain(n)
+    assert detect_bad_constraints(P) == [len(P.constraints) - 1]
     hr1 = P.solve(order=1, sparsity="nearly", **SOLVE).bound
     hr2 = P.solve(order=2, sparsity="nearly", **SOLVE).bound
     d2 = P.solve(order=2, **SOLVE).bound
@@ -517,11 +522,7 @@ def test_hr_refuses_bad_constraints_beyond_the_term_limit(monkeypatch):
     import polyopt.relaxations.sparse as sparse_mod
 
     n = 5
-    x = po.variables("x", n)
-    f = sum(x[i] * x[i + 1] - 0.3 * x[i] for i in range(n - 1)) + x[n - 1] ** 2
-    cons = box(x) + [(x[i] - x[i + 1]) ** 2 <= 1 for i in range(n - 1)]
-    cons.append(sum(x[i] for i in range(n)) - 0.5 == 0)
-    P = po.Problem(minimize=f, constraints=cons)
+    P = coupled_chain(n)
     assert nearly_sparse(P, order=2).info["eliminated"]
     # h has n + 1 terms: at most (n + 1) (n + 2) / 2 products in its square
     monkeypatch.setattr(sparse_mod, "MAX_TERMS", (n + 1) * (n + 2) // 2 - 1)

@@ -251,6 +251,7 @@ def _as_slice(idx: np.ndarray):
 
 
 def _scatter(M: np.ndarray, rows, cols, V: np.ndarray) -> None:
+    """``M[rows, cols] += V`` for index arrays or slices."""
     if isinstance(rows, slice) and isinstance(cols, slice):
         M[rows, cols] += V
     else:
