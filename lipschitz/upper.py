@@ -28,7 +28,8 @@ ARROW_MIN_SIDE = 40
 """The block-arrow solver is the default above this moment-matrix side (below, polyopt's
 default, Clarabel, is as fast), except for HR-2 of deep networks: their lifted ``y = u z``
 leaves the order-2 blocks no interior point, where it stalls (a (3, 4, 4) network: 23 s and a
-looser bound, against Clarabel's 1 s); polyopt's default solver takes those."""
+looser bound, against Clarabel's 1 s); polyopt's default solver takes those (SDPA up to 4,000
+moments, then the arrow solver all the same, with the first-order bound as a safeguard)."""
 CLARABEL_FALLBACK_SIDE = 200
 """Clarabel is a fallback only while the moment matrix side is at most this (its KKT system
 holds a dense block of side s(s+1)/2 per PSD cone)."""
@@ -190,7 +191,10 @@ def _sdp_bound(
     def good(res) -> bool:
         return res is not None and res.certified and np.isfinite(res.bound)
 
-    if solver is None and not (good(r) and r.status == "optimal"):
+    def solved(res) -> bool:
+        return good(res) and res.status == "optimal"
+
+    if solver is None and not solved(r):
         # the default solver did not solve it to tolerance: try the others while they are
         # practical, keep the best certified bound
         for other in FALLBACK_SOLVERS:
@@ -206,11 +210,11 @@ def _sdp_bound(
                 r = alt
             elif r is None:
                 r = alt
-            if good(r) and r.status == "optimal":
+            if solved(r):
                 break
     value, sound = float(r.bound), bool(r.certified)
     first_order = None
-    if solver is None and hr2 and not (good(r) and r.status == "optimal"):
+    if solver is None and hr2 and not solved(r):
         # an HR-2 solve that stopped short certifies a looser dual bound than the relaxation's
         # value, possibly above the first-order one: the tighter of the two valid bounds
         first_order = _sdp_bound(
