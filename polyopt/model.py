@@ -176,57 +176,27 @@ class Problem:
         return self.objective if self.sense == "min" else -self.objective
 
     def variable_bounds(self) -> np.ndarray:
-        """Per-variable magnitude bounds implied by simple constraints (``inf`` when unknown).
+        """Per-variable magnitude bounds implied by the constraints (``inf`` when unknown).
 
-        Recognized: ``a*x_i + b >= 0`` (one variable, degree 1), ``b - a*x_i^2 >= 0`` and
-        balls ``r - sum a_i x_i^2 >= 0`` with ``a_i > 0``, and ``x_i*(x_i - c) == 0`` style
-        equalities (``x_i`` in a finite set). Used to scale the relaxation and to make
-        bounds from inexact solves sound.
+        See :meth:`variable_box`. Used to scale the relaxation and to make bounds from inexact
+        solves sound.
         """
         lo, hi = self.variable_box()
         return np.maximum(np.abs(lo), np.abs(hi))
 
     def variable_box(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds per variable implied by simple constraints (see
-        :meth:`variable_bounds`; ``-inf`` / ``inf`` when unknown)."""
-        n = self.nvars
-        lo = np.full(n, -np.inf)
-        hi = np.full(n, np.inf)
-        mag = np.full(n, np.inf)
-        pos = {v.id: k for k, v in enumerate(self.variables)}
-        for c in self.constraints:
-            p = c.poly
-            nv = len(p.variables)
-            if nv == 0 or p.degree > 2 and nv > 1:
-                continue
-            codes = p.codes
-            co = p.coefficients
-            deg = p.term_degrees()
-            const = float(co[deg == 0].sum())
-            cols = [pos[v.id] for v in p.variables]
-            if c.kind == "ineq" and nv == 1 and p.degree == 1:
-                a = float(co[deg == 1].sum())
-                k = cols[0]
-                if a > 0:
-                    lo[k] = max(lo[k], -const / a)
-                elif a < 0:
-                    hi[k] = min(hi[k], -const / a)
-            elif c.kind == "ineq" and p.degree == 2 and const > 0:
-                sq = deg == 2
-                squares = codes[sq]
-                if (
-                    np.all(deg[~sq] == 0)
-                    and np.all(squares[:, 0] == squares[:, 1])
-                    and np.all(co[sq] < 0)
-                ):
-                    for row, a in zip(squares, co[sq]):
-                        k = cols[int(row[0])]
-                        mag[k] = min(mag[k], float(np.sqrt(const / -a)))
-            elif c.kind == "eq" and nv == 1:
-                roots = np.roots(_dense_univariate(deg, co))
-                if roots.size and np.all(np.abs(roots.imag) < 1e-12):
-                    mag[cols[0]] = min(mag[cols[0]], float(np.max(np.abs(roots.real))))
-        return np.maximum(lo, -mag), np.minimum(hi, mag)
+        """Lower and upper bounds per variable implied by the constraints (``-inf`` / ``inf``
+        when unknown), valid in exact arithmetic.
+
+        Recognized: linear constraints of any size (propagated through each other, so
+        ``x >= 0`` with ``x1 + x2 + x3 <= 4`` bounds every ``x_i``), separable quadratics
+        ``sum_i (a_i x_i^2 + b_i x_i) + c >= 0`` (``(x - l)(u - x) >= 0``, balls and
+        ellipsoids, with or without centers) and univariate equalities (``x`` in a finite
+        set). See :mod:`polyopt.implied_bounds`.
+        """
+        from .implied_bounds import implied_box
+
+        return implied_box(self)
 
     # ----------------------------------------------------------------- solving
     def solve(self, order: int | None = None, **options: Any) -> Result:
@@ -330,14 +300,6 @@ def _name_table(declared: list[Variable] | None, items: list[Any]) -> dict[str, 
     for name in sorted({i for t in texts for i in identifiers(t)} - set(table)):
         table[name] = Variable(name)
     return table
-
-
-def _dense_univariate(exps: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-    deg = int(exps.max())
-    dense = np.zeros(deg + 1)
-    for e, c in zip(exps, coeffs):
-        dense[deg - int(e)] += c
-    return dense
 
 
 def parse_constraint(text: str, variables: Any = None) -> Constraint:

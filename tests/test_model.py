@@ -352,7 +352,6 @@ def test_bounds_not_recognized(x):
         1 - x1 * x2 >= 0,  # cross term
         1 - x1**2 + x2**2 >= 0,  # indefinite
         x3**2 - 1 >= 0,  # exterior of a ball
-        1 - x3**2 - x3 >= 0,  # linear term
         x1 + x2 <= 1,  # two variables
         x1 * x2 == 0,  # two variables
     ]
@@ -360,6 +359,51 @@ def test_bounds_not_recognized(x):
     np.testing.assert_array_equal(prob.variable_bounds(), [np.inf] * 3)
     prob = po.Problem(minimize=x1, variables=[x1, x2])
     np.testing.assert_array_equal(prob.variable_bounds(), [np.inf, np.inf])
+
+
+def test_bounds_quadratics_with_linear_terms(x):
+    x1, x2, x3 = x
+    # (x1 - 1)(3 - x1) >= 0 -> [1, 3]; 1 - x3^2 - x3 >= 0 -> roots (-1 -+ sqrt 5) / 2
+    prob = po.Problem(minimize=x1 + x3, constraints=[(x1 - 1) * (3 - x1) >= 0, 1 - x3**2 - x3 >= 0])
+    lo, hi = prob.variable_box()
+    r = (np.sqrt(5) - 1) / 2
+    np.testing.assert_allclose([lo[0], hi[0], lo[1], hi[1]], [1, 3, -1 - r, r], rtol=1e-12)
+    assert lo[0] <= 1 and hi[0] >= 3 and lo[1] <= -1 - r and hi[1] >= r
+    # a ball with a center: 4 - (x1 - 10)^2 - (x2 + 5)^2 >= 0
+    prob = po.Problem(minimize=x1, constraints=[4 - (x1 - 10) ** 2 - (x2 + 5) ** 2 >= 0])
+    lo, hi = prob.variable_box()
+    np.testing.assert_allclose([lo[0], hi[0], lo[1], hi[1]], [8, 12, -7, -3], rtol=1e-12)
+
+
+def test_bounds_propagate_through_linear_constraints(x):
+    # the GloptiPoly manual's example: x >= 0, x1 + x2 + x3 <= 4, 3 x2 + x3 <= 6, x1 <= 2, x3 <= 3
+    x1, x2, x3 = x
+    cons = [x1 >= 0, x2 >= 0, x3 >= 0, x1 <= 2, x3 <= 3, x1 + x2 + x3 <= 4, 3 * x2 + x3 <= 6]
+    prob = po.Problem(minimize=-2 * x1 + x2 - x3, constraints=cons)
+    lo, hi = prob.variable_box()
+    np.testing.assert_array_equal(lo, [0, 0, 0])
+    np.testing.assert_allclose(hi, [2, 2, 3], rtol=1e-12)
+    assert hi[1] >= 2
+
+
+def test_implied_bounds_hold_in_exact_arithmetic():
+    # bounds whose float computation rounds: the reported ends must contain every solution
+    from fractions import Fraction
+
+    rng = np.random.default_rng(0)
+    x = po.variables("x")
+    for _ in range(200):
+        a, b, c = -rng.uniform(0.1, 10), rng.uniform(-1e3, 1e3), rng.uniform(0, 1e4)
+        lo, hi = po.Problem(minimize=x, constraints=[a * x**2 + b * x + c >= 0]).variable_box()
+        for end, step in ((lo[0], -1), (hi[0], 1)):
+            # the quadratic is <= 0 at the reported ends, beyond the vertex (exactly)
+            fx = Fraction(float(end))
+            assert Fraction(a) * fx * fx + Fraction(b) * fx + Fraction(c) <= 0
+            assert step * (fx - Fraction(b) / (-2 * Fraction(a))) > 0
+        k = rng.uniform(0.1, 10)
+        off = rng.uniform(-1e3, 1e3) / 3
+        lo, hi = po.Problem(minimize=x, constraints=[k * x - off >= 0]).variable_box()
+        assert Fraction(k) * Fraction(float(lo[0])) <= Fraction(off)
 
 
 def test_bounds_follow_declared_order(x):
