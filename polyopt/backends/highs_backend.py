@@ -1,5 +1,10 @@
 """HiGHS (through ``scipy.optimize.linprog``) for relaxations without PSD blocks (the LP
-hierarchy). The moment form is the pseudo-moment LP; the Gram form is the certificate LP."""
+hierarchy). The moment form is the pseudo-moment LP; the Gram form is the certificate LP.
+
+Statuses: scipy's status 2 covers both HiGHS "infeasible" and "model error" (for instance
+coefficients beyond HiGHS's ``large_matrix_value``); only the former is reported as
+``"infeasible"``, anything else that is not a solution as ``"solver_error"``, after one retry
+without presolve."""
 
 from __future__ import annotations
 
@@ -13,6 +18,19 @@ from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions
 
 _MAP = {0: "optimal", 1: "iteration_limit", 2: "infeasible", 3: "unbounded", 4: "solver_error"}
+
+
+def _status(res) -> str:
+    """polyopt's status for a ``linprog`` result (HiGHS's own model status decides status 2)."""
+    status = _MAP.get(res.status, "solver_error")
+    message = str(res.message)
+    if status == "infeasible" and not message.startswith("The problem is infeasible"):
+        return "solver_error"  # e.g. "(HiGHS Status 2: Model error)"
+    if status == "unbounded" and not message.startswith("The problem is unbounded"):
+        return "solver_error"
+    if status == "iteration_limit" and "time" in message.lower():
+        return "time_limit"
+    return status
 
 
 class HighsBackend(Backend):
@@ -34,37 +52,23 @@ class HighsBackend(Backend):
             opts["dual_feasibility_tolerance"] = float(options.tol)
         opts.update(options.extra)
         p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
-        t0 = time.perf_counter()
-        if form == "moment":
-            res = linprog(
-                program.c,
-                A_ub=-program.A_ineq if q else None,
-                b_ub=program.b_ineq if q else None,
-                A_eq=program.A_eq if p else None,
-                b_eq=program.b_eq if p else None,
-                bounds=(None, None),
-                method="highs",
-                options=opts,
-            )
-        elif form == "gram":
-            # max c0 + b_eq mu - b_ineq z  s.t.  A_eq' mu + A_ineq' z = c, z >= 0
-            A = sp.hstack([program.A_eq.T, program.A_ineq.T], format="csc")
-            cost = np.concatenate([-program.b_eq, program.b_ineq])
-            bounds = [(None, None)] * p + [(0, None)] * q
-            res = linprog(cost, A_eq=A, b_eq=program.c, bounds=bounds, method="highs", options=opts)
-        else:
+        if form not in ("moment", "gram"):
             raise ValueError(f"unknown form {form!r}: use 'moment' or 'gram'")
+        t0 = time.perf_counter()
+        res = self._linprog(program, form, opts)
+        retried = False
+        if _status(res) == "solver_error" and opts.get("presolve", True):
+            res = self._linprog(program, form, dict(opts, presolve=False))
+            retried = True
         seconds = time.perf_counter() - t0
-        status = _MAP.get(res.status, "solver_error")
+        status = _status(res)
         if form == "gram" and status in ("infeasible", "unbounded"):
             status = "unbounded" if status == "infeasible" else "infeasible"
-        if status == "iteration_limit" and "time" in str(res.message).lower():
-            status = "time_limit"
         out = BackendResult(
             status=status,
             seconds=seconds,
             iterations=int(getattr(res, "nit", 0)),
-            raw={"message": res.message, "form": form},
+            raw={"message": res.message, "form": form, "retried_without_presolve": retried},
         )
         if status == "optimal":
             if form == "moment":
@@ -79,3 +83,23 @@ class HighsBackend(Backend):
             out.primal_objective = float(program.c @ out.y + program.c0)
             out.dual_objective = program.dual_objective(out.mu, out.z, out.X)
         return out
+
+    @staticmethod
+    def _linprog(program: ConicProgram, form: str, opts: dict):
+        p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
+        if form == "moment":
+            return linprog(
+                program.c,
+                A_ub=-program.A_ineq if q else None,
+                b_ub=program.b_ineq if q else None,
+                A_eq=program.A_eq if p else None,
+                b_eq=program.b_eq if p else None,
+                bounds=(None, None),
+                method="highs",
+                options=opts,
+            )
+        # max c0 + b_eq mu - b_ineq z  s.t.  A_eq' mu + A_ineq' z = c, z >= 0
+        A = sp.hstack([program.A_eq.T, program.A_ineq.T], format="csc")
+        cost = np.concatenate([-program.b_eq, program.b_ineq])
+        bounds = [(None, None)] * p + [(0, None)] * q
+        return linprog(cost, A_eq=A, b_eq=program.c, bounds=bounds, method="highs", options=opts)

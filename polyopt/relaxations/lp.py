@@ -1,31 +1,52 @@
 """The LP hierarchy of Krivine-Stengle / Handelman type (as in LipOpt).
 
-On a problem whose constraints bound the variables, every inequality ``g >= 0`` is normalized
-to ``h = g / G`` with ``G`` an interval upper bound of ``g`` on the box, so ``0 <= h <= 1`` on
-the feasible set; each variable's box ``[l_i, u_i]`` gives ``h = (x_i - l_i) / (u_i - l_i)``.
-The degree-``k`` relaxation certifies ``f - lambda`` as a nonnegative combination of products
-``prod_i h_i^a_i (1 - h_i)^b_i`` of total polynomial degree ``<= k`` (plus free multiples of
-the equalities). Its dual, built here, is the pseudo-moment LP ``min L_y(f)`` s.t.
-``L_y(P) >= 0`` for every product ``P``, ``L_y(h m) = 0``, ``y_0 = 1``. With cliques
-(``sparsity="correlative"`` or caller cliques) only products whose variables lie in one
-clique are used, as in LipOpt's sparse version.
+Every variable needs bounds implied by the constraints; :func:`polyopt.lp_certificate.
+rigorous_box` makes them exact. The relaxation works in the centered variables
+``z_i = (x_i - c_i) / s_i`` (floats ``c_i``, ``s_i`` with the box inside ``z in [-1, 1]``), so
+that narrow or offset boxes keep every coefficient of order one. The generators, all in
+``[0, 1]`` on the feasible set, are ``h_i = (z_i - zl_i) / (zu_i - zl_i)`` for each box
+``[zl_i, zu_i]`` and ``h = g / T`` for each other inequality ``g >= 0`` (``T`` an exact
+interval upper bound of ``g`` on the box), with their complements ``1 - h``. The degree-``k``
+relaxation certifies ``f - lambda`` as a nonnegative combination of products of generators of
+total polynomial degree ``<= k`` (plus free multiples of the equalities). Its dual, built
+here, is the pseudo-moment LP ``min L_y(f)`` s.t. ``L_y(P) >= 0`` for every product ``P``,
+``L_y(h m) = 0``, ``y_0 = 1``. With cliques (``sparsity="correlative"`` or caller cliques)
+only products whose variables lie in one clique are used, as in LipOpt's sparse version.
+
+The polynomials are transformed in exact rational arithmetic and rounded once to build the
+LP; the exact generators, products and equalities are kept (``info["certificate"]``) so that
+:mod:`polyopt.lp_certificate` proves the reported bound for the problem as given. The
+pseudo-moments are those of the centered variables ``z`` (``var_scale`` holds ``s``,
+``info["center"]`` holds ``c``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 
 import numpy as np
 
+from ..lp_certificate import (
+    ExactPoly,
+    LPCertificateData,
+    affine_substitute,
+    centering,
+    exact_polynomial,
+    interval_bounds,
+    power_of_two_near,
+    rigorous_box,
+)
 from ..model import Problem
 from ..monomials import basis_codes, code_products
 from ..structure import build_structure
-from .assemble import EqualityFamily, Term, scale_problem
+from .assemble import EqualityFamily, ScaledProblem, Term
 from .dense import finish
 
 
 def interval_upper(term: Term, lo: np.ndarray, hi: np.ndarray) -> float:
-    """An upper bound of the coded polynomial on the box ``[lo, hi]`` (interval arithmetic)."""
+    """An upper bound of the coded polynomial on the box ``[lo, hi]`` (interval arithmetic
+    in floats, not rounded outward)."""
     n = term.nvars
     lo_s = np.concatenate([lo, [1.0]])
     hi_s = np.concatenate([hi, [1.0]])
@@ -45,6 +66,33 @@ def _product(a: Term, b: Term, width: int) -> Term:
     return Term(codes, np.outer(a.coeffs, b.coeffs).ravel(), a.nvars)
 
 
+def _term(poly: ExactPoly, nvars: int, width: int, scale: Fraction = Fraction(1)) -> Term:
+    """The float rounding of ``poly / scale`` as coded terms."""
+    keys = list(poly)
+    codes = np.full((len(keys), width), nvars, dtype=np.int64)
+    for r, exps in enumerate(keys):
+        row = [i for i, d in enumerate(exps) for _ in range(d)]
+        codes[r, : len(row)] = row
+    coeffs = np.array([float(poly[e] / scale) for e in keys], dtype=float)
+    if not np.all(np.isfinite(coeffs)):
+        raise ValueError("a coefficient of the LP relaxation overflows the float range")
+    return Term(codes, coeffs, nvars)
+
+
+def _degree(poly: ExactPoly) -> int:
+    return max((sum(e) for e in poly), default=0)
+
+
+def _support(poly: ExactPoly) -> set[int]:
+    return {i for e in poly for i, d in enumerate(e) if d}
+
+
+def _unit(poly: ExactPoly) -> Fraction:
+    """A power of two near the largest coefficient of ``poly`` (exact normalizer)."""
+    big = max((abs(v) for v in poly.values()), default=Fraction(0))
+    return Fraction(power_of_two_near(float(big))) if big else Fraction(1)
+
+
 def lp_relaxation(
     problem: Problem,
     degree: int | None = None,
@@ -56,8 +104,26 @@ def lp_relaxation(
 ):
     """Build the degree-``degree`` LP relaxation (default: the objective's degree).
 
-    ``sparse=True`` (or ``cliques``) restricts products to cliques of the correlative
-    sparsity pattern.
+    Parameters
+    ----------
+    problem
+        A problem whose constraints bound every variable.
+    degree
+        The largest total degree of the products (at least the objective's degree).
+    cliques, sparse, chordal
+        ``sparse=True`` (or caller ``cliques``) restricts products to cliques of the
+        correlative sparsity pattern (``chordal``: the chordal extension heuristic).
+    max_products
+        Refuse to build more products than this.
+    scale
+        Center and scale every variable to ``[-1, 1]`` (recommended); ``False`` keeps the
+        original variables.
+
+    Returns
+    -------
+    Relaxation
+        The LP, with ``info["certificate"]`` (:class:`~polyopt.lp_certificate.
+        LPCertificateData`) for the exact certificate of its bound.
     """
     fdeg = problem.objective.degree
     k = fdeg if degree is None else degree
@@ -77,40 +143,63 @@ def lp_relaxation(
         for e, h in enumerate(polys):
             if h.degree > k:  # checked here: coding at width k would fail with a cryptic error
                 raise ValueError(f"degree {k} is below the degree of {kind} {e} ({h.degree})")
-    sc = scale_problem(problem, k, scale)
-    n = sc.nvars
-    lo_s, hi_s = lo / sc.var_scale, hi / sc.var_scale
-    one = Term(np.full((1, k), n, dtype=np.int64), np.ones(1), n)
-    # normalized factors h in [0, 1]: variable boxes, then the inequalities
-    factors: list[Term] = []
-    implied_eqs: list[Term] = []  # fixed variables and inequalities that can only be tight
+    vars_ = problem.variables
+    n = len(vars_)
+    elo, ehi = rigorous_box(problem)
     for i in range(n):
-        w = hi_s[i] - lo_s[i]
-        codes = np.full((2, k), n, dtype=np.int64)
-        codes[0, 0] = i
-        if w < 0:
-            raise ValueError(f"variable {problem.variables[i].name} has an empty box")
-        if w == 0:  # a fixed variable: x_i - l_i = 0
-            implied_eqs.append(Term(codes, np.array([1.0, -lo_s[i]]), n))
+        if elo[i] is None or ehi[i] is None:
+            raise ValueError(f"no exact bounds for variable {vars_[i].name}")
+        if elo[i] > ehi[i]:
+            raise ValueError(f"variable {vars_[i].name} has an empty box")
+    cs = [centering(elo[i], ehi[i], scale) for i in range(n)]
+    center = [Fraction(c) for c, _ in cs]
+    step = [Fraction(s) for _, s in cs]
+    zl = [(elo[i] - center[i]) / step[i] for i in range(n)]
+    zu = [(ehi[i] - center[i]) / step[i] for i in range(n)]
+    radius = [max(abs(a), abs(b)) for a, b in zip(zl, zu)]
+
+    def transform(p) -> ExactPoly:
+        return affine_substitute(exact_polynomial(p, vars_), center, step)
+
+    # objective (minimization) over a power of two: exact, and exactly undone in the result
+    fz = transform(problem.min_objective())
+    zero = (0,) * n
+    nonconst = {e: v for e, v in fz.items() if e != zero}
+    obj_scale = float(_unit(nonconst))
+    fexact = {e: v / Fraction(obj_scale) for e, v in fz.items()}
+    objective = _term(nonconst, n, k, Fraction(obj_scale))
+    constant = float(fexact.get(zero, Fraction(0)))
+
+    one = Term(np.full((1, k), n, dtype=np.int64), np.ones(1), n)
+    factors: list[ExactPoly] = []
+    implied: list[ExactPoly] = []  # fixed variables and inequalities that can only be tight
+    for i in range(n):
+        ei = tuple(int(j == i) for j in range(n))
+        if zl[i] == zu[i]:  # a fixed variable: z_i - zl_i = 0
+            implied.append({e: v for e, v in ((ei, Fraction(1)), (zero, -zl[i])) if v})
             continue
-        factors.append(Term(codes, np.array([1.0 / w, -lo_s[i] / w]), n))
-    for g in sc.inequalities:
-        if g.degree == 0 or (g.degree == 1 and g.support.size == 1):
+        w = zu[i] - zl[i]
+        factors.append({e: v for e, v in ((ei, 1 / w), (zero, -zl[i] / w)) if v})
+    for g in problem.inequalities:
+        gz = transform(g)
+        if _degree(gz) == 0 or (_degree(gz) == 1 and len(_support(gz)) == 1):
             continue  # constants, and single-variable bounds already in the box factors
-        top = interval_upper(g, lo_s, hi_s)
+        top = interval_bounds(gz, zl, zu)[1]
         if top <= 0:  # g <= 0 on the whole box, so g >= 0 means g = 0 on the feasible set
-            implied_eqs.append(g)
+            implied.append({e: v / _unit(gz) for e, v in gz.items()})
             continue
-        factors.append(Term(g.codes, g.coeffs / top, n))
-    comps = [
-        Term(np.vstack([f.codes, one.codes]), np.concatenate([-f.coeffs, [1.0]]), n)
-        for f in factors
-    ]
-    pieces = factors + comps
-    degs = [p.degree for p in pieces]
-    supp = [set(p.support.tolist()) for p in pieces]
+        factors.append({e: v / top for e, v in gz.items()})
+    comps = []
+    for f in factors:
+        c = {e: -v for e, v in f.items()}
+        c[zero] = c.get(zero, Fraction(0)) + 1
+        comps.append({e: v for e, v in c.items() if v})
+    pieces_exact = factors + comps
+    pieces = [_term(p, n, k) for p in pieces_exact]
+    degs = [_degree(p) for p in pieces_exact]
+    supp = [_support(p) for p in pieces_exact]
     allowed = None
-    info: dict = {"factors": len(factors)}
+    info: dict = {"factors": len(factors), "center": np.array([float(c) for c in center])}
     if sparse or cliques is not None:
         structure = build_structure(problem, cliques, chordal)
         allowed = [set(c) for c in structure.cliques]
@@ -120,6 +209,7 @@ def lp_relaxation(
         return allowed is None or any(s <= c for c in allowed)
 
     rows: list[tuple[str, Term]] = []
+    row_pieces: list[tuple[int, ...]] = []
     level = [((), one, 0, set())]
     count = 0
     while level:
@@ -136,6 +226,7 @@ def lp_relaxation(
                 prod = _product(term, pieces[j], k)
                 nxt.append((idx + (j,), prod, d2, s2))
                 rows.append((f"P{idx + (j,)}", prod))
+                row_pieces.append(idx + (j,))
                 count += 1
                 if count > max_products:
                     raise ValueError(
@@ -144,16 +235,45 @@ def lp_relaxation(
                     )
         level = nxt
     eqs = []
-    for e, h in enumerate(list(sc.equalities) + implied_eqs):
+    eq_exact: list[ExactPoly] = []
+    equalities = [transform(h) for h in problem.equalities]
+    equalities = [{e: v / _unit(h) for e, v in h.items()} for h in equalities] + implied
+    for e, h in enumerate(equalities):
+        hd = _degree(h)
         if allowed is None:
-            mult = basis_codes(np.arange(n), k - h.degree, k, n) if k >= h.degree else None
+            mult = basis_codes(np.arange(n), k - hd, k, n) if k >= hd else None
         else:
-            hs = set(h.support.tolist())
+            hs = _support(h)
             home = [c for c in allowed if hs <= c]
             clique = sorted(home[0]) if home else sorted(hs)
-            mult = basis_codes(np.array(clique), k - h.degree, k, n) if k >= h.degree else None
+            mult = basis_codes(np.array(clique), k - hd, k, n) if k >= hd else None
         if mult is None:
             raise ValueError(f"degree {k} is below the degree of equality {e}")
-        eqs.append(EqualityFamily(f"equality h{e}", mult, h))
+        eqs.append(EqualityFamily(f"equality h{e}", mult, _term(h, n, k)))
+        for row in mult:
+            m = [0] * n
+            for v in row[row != n]:
+                m[int(v)] += 1
+            eq_exact.append({tuple(a + b for a, b in zip(m, ex)): v for ex, v in h.items()})
     info["products"] = len(rows)
+    info["certificate"] = LPCertificateData(
+        nvars=n,
+        objective=fexact,
+        pieces=pieces_exact,
+        rows=row_pieces,
+        equalities=eq_exact,
+        radius=radius,
+        obj_scale=obj_scale,
+    )
+    sc = ScaledProblem(
+        variables=vars_,
+        width=k,
+        objective=objective,
+        constant=constant,
+        obj_scale=obj_scale,
+        inequalities=[],
+        equalities=[],
+        var_scale=np.array([float(s) for s in step]),
+        bounded=np.array([r <= 1 for r in radius], dtype=bool),
+    )
     return finish(sc, k, "lp", problem.sense, [], rows, eqs, info)
