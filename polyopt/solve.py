@@ -232,7 +232,12 @@ def solve(
     res = backend.solve(program, chosen, opts)
     sign = 1.0 if problem.sense == "min" else -1.0
     scale_f = relaxation.obj_scale
-    bound, sound = _bounds(relaxation, res, tol)
+    if relaxation.kind == "lp":  # the LP hierarchy: exact certificate, polyopt.lp_certificate
+        from .lp_certificate import lp_bounds
+
+        bound, sound = lp_bounds(relaxation, res)
+    else:
+        bound, sound = _bounds(relaxation, res, tol)
     bound = sign * scale_f * bound
     sound = None if sound is None else sign * scale_f * sound
     primal = sign * scale_f * res.primal_objective
