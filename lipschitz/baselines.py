@@ -47,10 +47,12 @@ from typing import Any
 import numpy as np
 
 from .lcep import NeuronCounts, stability
-from .network import ReLUNetwork
+from .network import ReLUNetwork, dot_error, gamma, round_up
 from .result import LipschitzBound
-from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
-from .upper import FLOAT_SAFETY, fastlip_bound
+from .spec import Box, dual_norm, dual_norm_upper, resolve_domain, resolve_norm, resolve_output
+
+FLOAT_SAFETY = 1e-12
+"""Relative inflation of the SeqLip bound, covering the rounding of its SVDs and products."""
 
 EPS = float(np.finfo(float).eps)
 SDP_SOLVERS = ("CLARABEL", "SCS", "MOSEK", "CVXOPT", "SDPA", "COPT")
@@ -97,9 +99,100 @@ def l2_scale(norm: str, n: int) -> float:
     return float(np.sqrt(n)) if norm == "inf" else 1.0
 
 
-def _pow2(x: float) -> float:
-    """The power of two nearest ``x > 0``: dividing by it is exact in floating point."""
-    return float(2.0 ** np.round(np.log2(x)))
+def _log2_scale(M: np.ndarray) -> int:
+    """The exponent of a power of two near the spectral norm of ``M`` (nonzero): dividing by
+    it is exact in floating point. The norm is taken after an exact rescaling by the largest
+    entry, so that tiny or huge matrices neither underflow nor overflow."""
+    M = np.atleast_2d(np.asarray(M, dtype=float))
+    e = int(np.frexp(np.abs(M).max())[1])
+    nrm = np.linalg.norm(np.ldexp(M, -e), 2)
+    return e + int(np.round(np.log2(nrm)))
+
+
+def _scale_up(x: float, exponent: int) -> float:
+    """``x * 2**exponent`` rounded up (positive whenever ``x`` is, also below the smallest
+    float).
+
+    Raises
+    ------
+    ValueError
+        When the result overflows float64.
+    """
+    y = float(np.ldexp(x, exponent))
+    if x > 0:
+        y = float(np.nextafter(y, np.inf))
+    if not np.isfinite(y):
+        raise ValueError("the LipSDP bound overflows float64: the network's weights are too large")
+    return y
+
+
+def naive_upper(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
+    """The product of the hidden layers' operator norms for the input norm, times the dual
+    norm of ``W_out^T c``, rounded up (a rigorous upper bound on the Lipschitz constant).
+
+    ``W_out^T c`` gets its rounding error (relative to ``|W_out|^T |c|``, so cancellation in
+    ``f_i - f_r`` is covered); the operator norms (sums of magnitudes, or the spectral norm
+    with the backward error of the SVD) are inflated by their rounding errors; the product is
+    formed in base-2 exponent and mantissa so that it neither underflows nor overflows before
+    the final result, which is rounded up.
+    """
+    w, w_err = _output_row(net, c)
+    mant, expo = _op_product(net, norm)
+    head = dual_norm_upper(np.abs(w) + w_err, norm)
+    m, ex = np.frexp(head)
+    value = _scale_up(float(round_up(m * mant * (1.0 + 4.0 * gamma(2)))), expo + int(ex))
+    return value if head > 0 else 0.0
+
+
+def _output_row(net: ReLUNetwork, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``w = W_out^T c`` computed in floating point and a bound on its error."""
+    net.check()
+    n_out = net.weights[-1].shape[0]
+    w = net.weights[-1].T @ c
+    return w, dot_error(np.abs(net.weights[-1]).T @ np.abs(c), n_out)
+
+
+def _op_product(net: ReLUNetwork, norm: str) -> tuple[float, int]:
+    """An upper bound ``mant * 2**expo`` on the product of the hidden layers' operator norms
+    for the input norm ``norm``."""
+    mant, expo = 1.0, 0
+    for W in net.weights[:-1]:
+        e = int(np.frexp(np.abs(W).max())[1]) if np.any(W) else 0
+        V = np.ldexp(W, -e)  # exact unless entries become subnormal (covered below)
+        if norm == "inf":
+            op = np.abs(V).sum(axis=1).max()
+        elif norm == "1":
+            op = np.abs(V).sum(axis=0).max()
+        else:
+            op = np.linalg.norm(V, 2) if np.any(V) else 0.0
+        op = op * (1.0 + 16.0 * gamma(sum(W.shape) + 8)) + W.size * 2.0**-1000
+        m, ex = np.frexp(op * mant)
+        mant, expo = float(round_up(m * (1.0 + 4.0 * gamma(2)))), expo + e + int(ex)
+    return mant, expo
+
+
+def gradient_bounds(net: ReLUNetwork, box: Box, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigorous interval bounds on every generalized gradient of ``c . f`` over the box
+    (FastLip's backward interval propagation, rounded outward)."""
+    from .network import affine_enclosure
+
+    _, active, inactive = stability(net, box)
+    w, w_err = _output_row(net, c)
+    lo, hi = np.nextafter(w - w_err, -np.inf), np.nextafter(w + w_err, np.inf)
+    for k in range(net.depth - 1, -1, -1):
+        unstable = ~(active[k] | inactive[k])
+        lo = np.where(active[k], lo, np.where(unstable, np.minimum(lo, 0.0), 0.0))
+        hi = np.where(active[k], hi, np.where(unstable, np.maximum(hi, 0.0), 0.0))
+        W = net.weights[k]
+        lo, hi = affine_enclosure(W.T, np.zeros(W.shape[1]), lo, hi)
+    return lo, hi
+
+
+def fastlip_upper(net: ReLUNetwork, box: Box, c: np.ndarray, norm: str) -> float:
+    """FastLip: the dual norm of the largest-magnitude gradient in :func:`gradient_bounds`,
+    rounded up."""
+    lo, hi = gradient_bounds(net, box, c)
+    return dual_norm_upper(np.maximum(np.abs(lo), np.abs(hi)), norm)
 
 
 @dataclass
@@ -144,8 +237,14 @@ class _LMI:
     h: np.ndarray  # (d,)
     habs: np.ndarray
     free: list[np.ndarray]  # per hidden layer: neurons with a multiplier
-    cum: list[float]  # per hidden layer: product of the layer scales so far
-    factor: float  # the l2 constant of the network over that of the normalized one
+    cum: list[int]  # per hidden layer: log2 of the product of the layer scales so far
+    log2_factor: int  # log2 of the l2 constant of the network over that of the normalized one
+
+    @property
+    def factor(self) -> float:
+        """``2**log2_factor`` (may under- or overflow; the bound itself uses the exponent)."""
+        with np.errstate(over="ignore", under="ignore"):
+            return float(np.ldexp(1.0, self.log2_factor))
 
     @property
     def depth(self) -> int:
@@ -214,9 +313,9 @@ def _lmi(net: ReLUNetwork, s: _Setup, local: bool) -> _LMI:
     Pabs = P.copy()
     rows, rows_abs, cum, col = [], [], [], n0
     for k, Wk in enumerate(net.weights[:-1]):
-        s_k = _pow2(np.linalg.norm(Wk, 2))
-        cum.append(s_k * (cum[-1] if cum else 1.0))
-        W = Wk / s_k
+        e_k = _log2_scale(Wk)
+        cum.append(e_k + (cum[-1] if cum else 0))
+        W = np.ldexp(Wk, -e_k)
         Z, Zabs = W @ P, np.abs(W) @ Pabs
         rows.append(Z[free[k]])
         rows_abs.append(Zabs[free[k]])
@@ -226,11 +325,11 @@ def _lmi(net: ReLUNetwork, s: _Setup, local: bool) -> _LMI:
         P[idx, col + np.arange(idx.size)] = 1.0
         Pabs[idx, col + np.arange(idx.size)] = 1.0
         col += idx.size
-    sw = _pow2(np.linalg.norm(s.w))
-    w = s.w / sw
+    ew = _log2_scale(s.w)
+    w = np.ldexp(s.w, -ew)
     A = np.vstack(rows) if N else np.zeros((0, d))
     Aabs = np.vstack(rows_abs) if N else np.zeros((0, d))
-    return _LMI(n0, A, Aabs, w @ P, np.abs(w) @ Pabs, free, cum, cum[-1] * sw)
+    return _LMI(n0, A, Aabs, w @ P, np.abs(w) @ Pabs, free, cum, cum[-1] + ew)
 
 
 def _multipliers(lmi: _LMI, t: np.ndarray) -> list[np.ndarray]:
@@ -241,7 +340,8 @@ def _multipliers(lmi: _LMI, t: np.ndarray) -> list[np.ndarray]:
     for free, cum in zip(lmi.free, lmi.cum):
         layer = np.full(free.size, np.nan)
         n = int(free.sum())
-        layer[free] = t[start : start + n] * (lmi.factor / cum) ** 2
+        with np.errstate(over="ignore", under="ignore"):
+            layer[free] = t[start : start + n] * np.ldexp(1.0, 2 * (lmi.log2_factor - cum))
         out.append(layer)
         start += n
     return out
@@ -357,9 +457,26 @@ def lipsdp(
     name = _resolve_solver(solver)
     scale = l2_scale(s.norm, net.input_dim)
     info: dict[str, Any] = {"solver": name, "scale": scale, "local": bool(local)}
-    if not np.any(s.w) or not all(np.any(W) for W in net.weights[:-1]):
+    w, w_err = _output_row(net, s.c)
+    if not np.any(w_err) or not all(np.any(W) for W in net.weights[:-1]):
         info.update(l2=0.0, exact=True)  # c . f is constant
         return _bound(0.0, "lipsdp", s, t0, info, kind="upper")
+    if not np.any(s.w):  # W_out^T c cancels to 0 in floating point: no LMI to scale
+        info.update(note="W_out^T c rounds to 0: the bound is the naive one")
+        value = naive_upper(net, s.c, s.norm)
+        return _bound(value, "lipsdp", s, t0, info, kind="upper")
+    # W_out^T c carries a rounding error: the l2 constant moves by at most its l2 norm times
+    # the product of the hidden layers' spectral norms
+    mant, expo = _op_product(net, "2")
+    m, ex = np.frexp(dual_norm_upper(w_err, "2"))
+    w_shift = _scale_up(float(round_up(m * mant * (1.0 + 4.0 * gamma(2)))), expo + int(ex))
+    scale_up = float(round_up(scale))
+
+    def final(l2_normalized: float) -> float:
+        """The normalized l2 bound scaled back, widened and turned into the dual norm."""
+        l2 = _scale_up(float(round_up(l2_normalized)), lmi.log2_factor)
+        return float(round_up(round_up(l2 + w_shift) * scale_up))
+
     lmi = _lmi(net, s, local)
     factor = lmi.factor
     sizes = {"lmi": lmi.d, "multipliers": lmi.N}
@@ -367,9 +484,13 @@ def lipsdp(
         info.update(l2=0.0, exact=True)
         return _bound(0.0, "lipsdp", s, t0, info, "upper", sizes=sizes)
     if lmi.N == 0:  # every neuron substituted: c . f is affine on the box, gradient h
-        l2 = float(np.linalg.norm(lmi.h)) * factor
-        info.update(l2=l2, exact=True)
-        return _bound(l2 * scale * (1 + FLOAT_SAFETY), "lipsdp", s, t0, info, "upper", sizes=sizes)
+        # h is a sum of products folded through the active neurons: its error is relative to
+        # the same sums of magnitudes, habs
+        n_ops = net.depth + 4 + lmi.d + sum(net.hidden_sizes)
+        h_up = np.abs(lmi.h) + dot_error(lmi.habs, n_ops)
+        value = final(dual_norm_upper(h_up, "2"))
+        info.update(l2=value / scale_up, exact=True)
+        return _bound(value, "lipsdp", s, t0, info, "upper", sizes=sizes)
     F = lmi.coefficients()
     delta, attempts = LIPSDP_DELTA, []
     status, rho_solver, rho_cert, first = "", np.nan, None, np.nan
@@ -386,7 +507,8 @@ def lipsdp(
             break
         delta *= 100.0
     info.update(attempts=attempts, normalization=factor, solver_status=status)
-    info["rho_solver"] = rho_solver * factor**2
+    with np.errstate(over="ignore", under="ignore"):
+        info["rho_solver"] = rho_solver * factor**2
     if rho_cert is None:  # no certificate: the least tightened solve's value, flagged
         l2 = float(np.sqrt(first)) * factor if np.isfinite(first) else np.nan
         info["l2"] = l2
@@ -394,9 +516,10 @@ def lipsdp(
         return _bound(
             l2 * scale, "lipsdp", s, t0, info, "upper", status=st, sound=False, sizes=sizes
         )
-    l2 = float(np.sqrt(rho_cert)) * factor
-    info.update(l2=l2, rho=rho_cert * factor**2, rho_normalized=rho_cert)
-    return _bound(l2 * scale * (1 + FLOAT_SAFETY), "lipsdp", s, t0, info, "upper", sizes=sizes)
+    value = final(float(np.sqrt(rho_cert)))
+    with np.errstate(over="ignore", under="ignore"):
+        info.update(l2=value / scale_up, rho=rho_cert * factor**2, rho_normalized=rho_cert)
+    return _bound(value, "lipsdp", s, t0, info, "upper", sizes=sizes)
 
 
 def _bound(
@@ -673,7 +796,7 @@ def clever(
     elif value < observed:
         reason = "the fitted location is below the largest observed maximum"
     else:
-        ceiling = fastlip_bound(net, s.box, s.c, s.norm)
+        ceiling = fastlip_upper(net, s.box, s.c, s.norm)
         info["fastlip"] = ceiling
         if value > ceiling:
             reason = f"the fitted location exceeds the FastLip upper bound {ceiling:.6g}"

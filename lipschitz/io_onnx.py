@@ -142,6 +142,11 @@ def layers_from_onnx(path_or_model: Any) -> tuple[list[np.ndarray], list[np.ndar
                 f"{_node_label(node)}: the {what} {name!r} must be a constant (initializer or "
                 "Constant node), not computed from the input"
             )
+        if np.iscomplexobj(consts[name]):
+            raise TypeError(
+                f"{_node_label(node)}: the {what} {name!r} is complex: the network's weights "
+                "and biases must be real"
+            )
         return np.asarray(consts[name], dtype=float)
 
     weights: list[np.ndarray] = []

@@ -32,6 +32,8 @@ def _to_numpy(t: Any, what: str) -> np.ndarray:
 
     if isinstance(t, torch.nn.parameter.UninitializedParameter):
         raise ValueError(f"{what} is not initialized (lazy module): run one forward pass first")
+    if t.is_complex():
+        raise TypeError(f"{what} is complex: the network's weights and biases must be real")
     return t.detach().cpu().to(torch.float64).numpy().copy()
 
 

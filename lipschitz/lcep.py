@@ -31,6 +31,17 @@ activations, ``a = u z``, ``a <= h u``, ``a <= z - l (1 - u)``; and ``s (u - 1) 
 ``lo u <= s <= hi u`` for lifted variables. They never cut off a feasible point, so the bound
 stays valid; ``cuts=False`` gives the paper's formulation plus the variable intervals.
 
+Rounding. The coefficients of the objective (sums of products of weights along paths, folded
+through stable neurons) are computed in floating point; their error is bounded a priori,
+relative to the magnitudes of the summed terms (:func:`gradient_error`), and the objective
+gets the constant ``||e||_*`` that covers it, so cancellation (``1e9 + 1e-9 - 1e9``) or
+underflow cannot make the bound smaller than the true constant. The affine expressions of
+deeper pre-activations folded through stable-active neurons carry a bounded error
+(:func:`forward_error`); the constraints that depend on the sign or the bounds of such a
+pre-activation are relaxed by that error, and the quadratic box constraints get a constant
+covering the rounding of their expansion, so that the network's own points stay feasible.
+The interval bounds are rounded outward (:meth:`ReLUNetwork.interval_bounds`).
+
 ``substitute=True`` (used for the first-order relaxations) replaces every ``z`` by its affine
 expression instead of a variable with a squared equality: the same first-order relaxation with
 a smaller moment matrix.
@@ -45,8 +56,8 @@ import numpy as np
 import polyopt as po
 from polyopt.algebra import Polynomial, Variable
 
-from .network import ReLUNetwork
-from .spec import Box
+from .network import ETA, ReLUNetwork, dot_error, gamma, round_down, round_up
+from .spec import Box, dual_norm_upper
 
 DENSE_BOX_LIMIT = 256
 """With ``substitute=True``, ``(z - l)(h - z) >= 0`` is kept up to this many variables in z."""
@@ -85,7 +96,12 @@ class NeuronCounts:
 
 @dataclass
 class LCEP:
-    """The lifted LCEP: the polyopt problem, its natural cliques and its bad constraints."""
+    """The lifted LCEP: the polyopt problem, its natural cliques and its bad constraints.
+
+    ``constant_gradient`` (when every path is fixed) is an upper bound on the magnitudes of
+    the exact constant gradient, componentwise (the computed gradient widened by its rounding
+    error), so its dual norm bounds the Lipschitz constant.
+    """
 
     problem: po.Problem | None
     cliques: list[list[int]]
@@ -93,6 +109,9 @@ class LCEP:
     counts: NeuronCounts
     constant_gradient: np.ndarray | None = None
     lifted: int = 0
+    rounding: np.ndarray | None = None
+    """Per input, the bound on the rounding error of the objective's coefficients (its dual
+    norm is the constant added to the objective)."""
 
 
 class _Builder:
@@ -150,12 +169,112 @@ class _Builder:
 
 
 def _interval(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
-    """Bounds of the affine form ``a`` over the variable box."""
+    """Bounds of the affine form ``a`` (its float coefficients taken as exact) over the variable
+    box, rounded outward."""
     nz = np.flatnonzero(a[:-1])
     c, lo, hi = a[nz], lo[nz], hi[nz]
-    low = a[-1] + np.where(c > 0, c * lo, c * hi).sum()
-    high = a[-1] + np.where(c > 0, c * hi, c * lo).sum()
+    terms_lo = np.where(c > 0, c * lo, c * hi)
+    terms_hi = np.where(c > 0, c * hi, c * lo)
+    mag = np.abs(terms_lo).sum() + np.abs(terms_hi).sum() + abs(a[-1])
+    err = float(dot_error(mag, nz.size + 1))
+    low = round_down(a[-1] + terms_lo.sum() - err)
+    high = round_up(a[-1] + terms_hi.sum() + err)
     return float(low), float(high)
+
+
+def gradient_error(
+    net: ReLUNetwork,
+    c: np.ndarray,
+    inactive: list[np.ndarray],
+    columns: int,
+    vmax: float = 1.0,
+) -> np.ndarray:
+    """Per input ``i``, a bound on the error of the computed gradient coefficients.
+
+    A backward pass ``h_{k-1} = W_k^T D_k h_k`` from ``h_L = W_out^T c`` in floating point,
+    with ``D_k`` diagonal in ``[0, 1]`` (zero on ``inactive``) and the products carried as
+    affine or polynomial coefficients in ``columns`` monomials bounded by ``vmax`` in
+    magnitude, differs from the exact one, once evaluated, by at most ``e_i`` in component
+    ``i``: ``gamma_K`` times the path magnitudes ``|W_1|^T ... |W_out|^T |c|`` (``K`` the
+    total length of the sums and products) plus the underflow of every product, propagated.
+
+    Raises
+    ------
+    ValueError
+        When the path magnitudes overflow float64.
+    """
+    Ws = net.weights
+    K = net.depth + 4 + net.input_dim + sum(net.hidden_sizes) + net.output_dim
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = np.abs(Ws[-1]).T @ np.abs(c)
+        under = np.full(M.shape, (Ws[-1].shape[0] + 2) * ETA * columns * max(vmax, 1.0))
+        for k in range(net.depth - 1, -1, -1):
+            M = np.where(inactive[k], 0.0, M)
+            under = np.where(inactive[k], 0.0, under)
+            A = np.abs(Ws[k]).T
+            M = A @ M
+            under = A @ under + (Ws[k].shape[0] + 2) * ETA * columns * max(vmax, 1.0)
+        e = round_up(2.0 * gamma(K) * M * (1.0 + 2.0 * gamma(K)) + 2.0 * under)
+    if not np.all(np.isfinite(e)):
+        raise ValueError(
+            "the products of the weights along paths overflow float64: the network's weights "
+            "are too large for a bound in double precision (rescale the network)"
+        )
+    return e
+
+
+def path_magnitudes(net: ReLUNetwork, c: np.ndarray, inactive: list[np.ndarray]) -> float:
+    """The largest entry of ``|W_k|^T ... |W_out|^T |c|`` over the hidden layers: a bound on
+    the magnitude of every backward quantity of the LCEP."""
+    M = np.abs(net.weights[-1]).T @ np.abs(c)
+    top = float(M.max(initial=0.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(net.depth - 1, 0, -1):
+            M = np.abs(net.weights[k]).T @ np.where(inactive[k], 0.0, M)
+            top = max(top, float(M.max(initial=0.0)))
+    return top
+
+
+def forward_error(
+    net: ReLUNetwork,
+    box: Box,
+    active: list[np.ndarray],
+    inactive: list[np.ndarray],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per hidden layer: a bound on the error of the pre-activations' affine expressions folded
+    through stable-active neurons (zero where nothing was folded), and the magnitudes of those
+    expressions over the box (sum of the magnitudes of their terms).
+
+    The expression of ``z_k`` in the variables is ``W_k`` applied to the previous layer's
+    expressions; folding an active neuron substitutes its own expression, whose coefficients
+    are then sums of products. Evaluated at the network's point (``x`` and the activations of
+    unstable neurons computed from the folded expressions), the folded ``z_k`` differs from
+    the exact pre-activation by at most the returned bound.
+    """
+    mag = np.maximum(np.abs(box.lower), np.abs(box.upper))
+    err = np.zeros_like(mag)
+    folded = np.zeros(mag.shape, bool)
+    errs, mags = [], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k, (W, b) in enumerate(zip(net.weights[:-1], net.biases[:-1])):
+            A = np.abs(W)
+            z_mag = round_up((A @ mag + np.abs(b)) * (1.0 + 2.0 * gamma(W.shape[1] + 2)))
+            z_err = A @ err
+            if np.any(folded):
+                fold = A @ np.where(folded, mag, 0.0)
+                z_err = (
+                    z_err
+                    + dot_error(fold, W.shape[1] + 1)
+                    + (W.shape[1] + 2) * ETA * (mag.size + 1)
+                )
+            z_err = round_up(z_err * (1.0 + 2.0 * gamma(W.shape[1] + 2)))
+            errs.append(z_err)
+            mags.append(z_mag)
+            keep = ~inactive[k]
+            mag = np.where(keep, z_mag, 0.0)
+            err = np.where(keep, z_err, 0.0)
+            folded = active[k].copy()
+    return errs, mags
 
 
 def stability(net: ReLUNetwork, box: Box) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
@@ -201,6 +320,36 @@ def build_lcep(
     n0 = net.input_dim
     bounds, active, inactive = stability(net, box)
     unstable = [~(a | i) for a, i in zip(active, inactive)]
+    ferr, zmag = forward_error(net, box, active, inactive)
+    scale = max(
+        float(np.max(np.abs(box.lower))),
+        float(np.max(np.abs(box.upper))),
+        max(float(m.max(initial=0.0)) for m in zmag),
+        path_magnitudes(net, c, inactive),
+        1.0,
+    )
+    if not scale <= np.sqrt(np.finfo(float).max / (64.0 * (n0 + sum(net.hidden_sizes)))):
+        raise ValueError(
+            f"the LCEP's quadratic constraints would overflow float64: its variables reach "
+            f"{scale:.3g} in magnitude (pre-activations, gradient paths or the domain box); "
+            "rescale the inputs or the network"
+        )
+    # slack of the constraints of unstable neuron (k, j): the error of its folded expression
+    # plus the rounding of the constraints' constants (relative to their terms' magnitudes)
+    nvars_max = 3 * net.input_dim + 4 * sum(net.hidden_sizes) + 2
+    slack = [
+        round_up(
+            fe
+            + 8.0 * gamma(W.shape[1] + 4) * (zm + np.abs(zl) + np.abs(zh) + np.abs(b))
+            + (nvars_max + 8) * ETA * scale
+        )
+        for fe, zm, (zl, zh), W, b in zip(ferr, zmag, bounds, net.weights, net.biases)
+    ]
+
+    def quad_margin(mag: float, terms: int) -> float:
+        """Constant covering the rounding of the expansion of ``(v - lo)(hi - v)``."""
+        return float(round_up(8.0 * gamma(terms + 4) * mag * mag + (terms + 4) ** 2 * ETA))
+
     counts = NeuronCounts.from_masks(active, inactive)
     Ws = net.weights
     # which backward quantities are non-constant (decides where products must be lifted)
@@ -233,9 +382,11 @@ def build_lcep(
         for j in idx:
             u_k[j] = B.new(f"sg{k + 1}_{j + 1}", -1.0, 1.0)
             if not substitute:
-                z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j], zh[j])
+                sl = float(slack[k][j])
+                z_k[j] = B.new(f"z{k + 1}_{j + 1}", zl[j] - sl, zh[j] + sl)
             if k < L - 1:
-                y_k[j] = B.new(f"y{k + 1}_{j + 1}", 0.0, max(zh[j], 0.0))
+                sl = float(slack[k][j])
+                y_k[j] = B.new(f"y{k + 1}_{j + 1}", -sl, max(zh[j], 0.0) + sl)
             if need_s[k][j]:
                 s_k[j] = B.new(f"s{k + 1}_{j + 1}", -np.inf, np.inf)  # bounds set below
         us.append(u_k)
@@ -258,7 +409,8 @@ def build_lcep(
         x, t = B.vars[xs[i]], B.vars[ts[i]]
         add(x - xl[i] >= 0)
         add(xh[i] - x >= 0)
-        add((x - xl[i]) * (xh[i] - x) >= 0)
+        mu = quad_margin(abs(xl[i]) + abs(xh[i]), 1)
+        add((x - xl[i]) * (xh[i] - x) + mu >= 0)
         if norm == "inf":
             # the objective is linear in t, so max over the cube = max over its vertices:
             # t_i^2 = 1 is an exact reformulation (and a tighter relaxation than t_i^2 <= 1)
@@ -297,7 +449,10 @@ def build_lcep(
         act[active[k]] = E[active[k]]
         for j, ui in us[k].items():
             u = 0.5 + 0.5 * B.vars[ui]  # u = (1 + sg) / 2 with sg = +-1
-            l_, h_ = float(zl[j]), float(zh[j])
+            # the bounds and the sign constraints hold up to the slack for the folded expression
+            sl = float(slack[k][j])
+            l_, h_ = float(round_down(zl[j] - sl)), float(round_up(zh[j] + sl))
+            z_mu = quad_margin(float(zmag[k][j]) + abs(l_) + abs(h_), np.count_nonzero(E[j]))
             if substitute:
                 z = B.affine(E[j])
                 clique = [ui]
@@ -309,27 +464,28 @@ def build_lcep(
                 add((B.affine(e) if affine_links else B.square(e)) == 0, is_bad=True)
                 clique = [ui, zi]
             add(u * (u - 1) == 0)
-            add((u - 0.5) * z >= 0)
+            add((u - 0.5) * z + 0.5 * sl >= 0)
             if not substitute:
                 add(z - l_ >= 0)
                 add(h_ - z >= 0)
             if not substitute or np.count_nonzero(E[j, :N]) <= DENSE_BOX_LIMIT:
-                add((z - l_) * (h_ - z) >= 0)
+                add((z - l_) * (h_ - z) + z_mu >= 0)
             if cuts:
-                add(z - l_ * (1 - u) >= 0)
-                add(h_ * u - z >= 0)
+                add(z - l_ * (1 - u) + sl >= 0)
+                add(h_ * u - z + sl >= 0)
             if k < L - 1:
                 yi = ys[k][j]
                 y = B.vars[yi]
+                y_hi = max(h_, 0.0)
                 add(y * (y - z) == 0)
-                add(y >= 0)
-                add(y - z >= 0)
-                add(max(h_, 0.0) - y >= 0)
-                add(y * (max(h_, 0.0) - y) >= 0)
+                add(y + sl >= 0)
+                add(y - z + sl >= 0)
+                add(y_hi - y >= 0)
+                add((y + sl) * (y_hi - y) + quad_margin(y_hi + sl, 1) >= 0)
                 if cuts:
                     add(y - u * z == 0)
-                    add(h_ * u - y >= 0)
-                    add(z - l_ * (1 - u) - y >= 0)
+                    add(h_ * u - y + sl >= 0)
+                    add(z - l_ * (1 - u) - y + sl >= 0)
                 act[j, yi] = 1.0
                 clique.append(yi)
             cliques.append(clique)
@@ -359,7 +515,7 @@ def build_lcep(
                 add(s - B.times_affine(ui, 0.5 * H[j], shift=1.0) == 0, is_bad=True)
                 add(s - slo >= 0)
                 add(shi - s >= 0)
-                add((s - slo) * (shi - s) >= 0)
+                add((s - slo) * (shi - s) + quad_margin(abs(slo) + abs(shi), 1) >= 0)
                 if cuts:
                     add(s * (u - 1) == 0)
                     add(s - hl * u >= 0)
@@ -372,11 +528,18 @@ def build_lcep(
                 Vk[j, N] = 0.5 * H[j, N]
         V = Vk
     grad = Ws[0].T @ V  # (n0, N + 1)
+    # the computed coefficients differ from the exact ones: at the network's point the
+    # objective is within e . |t| <= ||e||_* of t . (exact gradient)
+    vmax = max(1.0, float(np.max(np.abs(lo))), float(np.max(np.abs(hi))))
+    err = gradient_error(net, c, inactive, columns=N + 1, vmax=vmax)
 
     if not np.any(grad[:, :N]):
-        return LCEP(None, cliques, bad, counts, constant_gradient=grad[:, N])
+        # |exact gradient| <= |computed| + err componentwise; dual norms are monotone
+        bound = round_up(np.abs(grad[:, N]) + err)
+        return LCEP(None, cliques, bad, counts, constant_gradient=bound, rounding=err)
     rows_t = np.repeat(np.array(ts), N + 1)
     rows_v = np.tile(np.concatenate([np.arange(N), [-1]]), n0)
     objective = B.poly(np.column_stack([rows_t, rows_v]), grad.reshape(-1))
+    objective = objective + dual_norm_upper(err, norm)
     problem = po.Problem(maximize=objective, constraints=cons, variables=B.vars)
     return LCEP(problem, cliques, bad, counts, lifted=lifted)

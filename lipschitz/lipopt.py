@@ -22,6 +22,11 @@ Any set of products gives a valid bound; cliques only trade tightness for size. 
 value is polyopt's sound (certified) bound; every variable is bounded, so one exists
 whenever the solve succeeds. When no ``u`` is left the gradient is constant and the bound is
 its dual norm (closed form).
+
+The polynomial's coefficients are sums of products of weights computed in floating point; the
+reported bound adds the dual norm of an a-priori bound on their error, relative to the
+magnitudes of the summed path products (:func:`lipschitz.lcep.gradient_error`), so that
+cancellation or underflow cannot take it below the true constant.
 """
 
 from __future__ import annotations
@@ -37,13 +42,10 @@ import polyopt as po
 from polyopt.algebra import Polynomial, Variable
 from polyopt.structure import build_structure
 
-from .lcep import NeuronCounts, stability
-from .network import ReLUNetwork
+from .lcep import NeuronCounts, gradient_error, stability
+from .network import ReLUNetwork, round_up
 from .result import LipschitzBound
-from .spec import dual_norm, resolve_domain, resolve_norm, resolve_output
-
-FLOAT_SAFETY = 1e-12
-"""Relative inflation of the closed-form bound (constant gradient), covering rounding."""
+from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
 
 
 @dataclass
@@ -262,6 +264,9 @@ def lipopt(
     counts = NeuronCounts.from_masks(active, inactive)
     common = {"norm": norm, "neurons": counts.as_dict()}
     terms = gradient_terms(net, c, active, inactive)
+    # error of the computed coefficients, per input (every monomial is at most 1 in magnitude)
+    err = gradient_error(net, c, inactive, columns=max(terms.coefs.size, 1) + 1)
+    rounding = dual_norm_upper(err, norm)
     fdeg = terms.u_degree + 1
     if k < fdeg:
         raise ValueError(
@@ -270,13 +275,13 @@ def lipopt(
         )
     if terms.u_degree == 0:  # no free neuron on any path: the gradient is constant
         g = terms.constant_gradient(net.input_dim)
-        value = float(dual_norm(g, norm)) * (1 + FLOAT_SAFETY)
+        value = dual_norm_upper(np.abs(g) + err, norm)
         return LipschitzBound(
             value,
             "upper",
             f"lipopt-{k}",
             seconds=time.perf_counter() - t0,
-            info={"exact": True, "degree": k, "sparse": bool(sparse)},
+            info={"exact": True, "degree": k, "sparse": bool(sparse), "rounding": rounding},
             **common,
         )
     lp = build_problem(terms, norm)
@@ -286,8 +291,11 @@ def lipopt(
         opts.update({"sparsity": "correlative"} if cliques is None else {"cliques": cliques})
     r = _solve(lp, k, bool(sparse), counts.total_unstable, **opts)
     sound = r.sound_bound is not None
+    value = float(r.sound_bound if sound else r.bound)
+    if sound and np.isfinite(value):
+        value = float(round_up(value + rounding))
     return LipschitzBound(
-        float(r.sound_bound if sound else r.bound),
+        value,
         "upper",
         f"lipopt-{k}",
         status=r.status,
@@ -303,6 +311,7 @@ def lipopt(
             "solve_seconds": r.solve_seconds,
             "dual_value": r.dual_value,
             "primal_value": r.primal_value,
+            "rounding": rounding,
             "result": r,
         },
         **common,

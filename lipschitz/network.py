@@ -10,8 +10,59 @@ import numpy as np
 
 from .spec import Box
 
+U = 2.0**-53
+"""Unit roundoff of float64 (round to nearest)."""
+ETA = 2.0**-1074
+"""Smallest positive (subnormal) float64: the absolute error bound of one underflowing product
+is half of it."""
+
+
+def gamma(n: int) -> float:
+    """Higham's ``gamma_n = n u / (1 - n u)``, rounded up: a sum of ``n`` products computed in
+    floating point is within ``gamma_n`` times the sum of the magnitudes of its terms (plus
+    ``n ETA`` for underflow)."""
+    nu = (int(n) + 1) * U
+    return float(np.nextafter(nu / (1.0 - nu) * (1.0 + 4.0 * U), np.inf))
+
+
+def round_up(x: Any) -> np.ndarray:
+    """The next float above ``x`` (elementwise): an upper bound of a value computed with one
+    rounding to nearest."""
+    return np.nextafter(np.asarray(x, dtype=float), np.inf)
+
+
+def round_down(x: Any) -> np.ndarray:
+    """The next float below ``x`` (elementwise)."""
+    return np.nextafter(np.asarray(x, dtype=float), -np.inf)
+
+
+def dot_error(magnitude: Any, n: int) -> np.ndarray:
+    """Upper bound on ``|fl(a . b) - a . b|`` for dot products of length ``n`` whose computed
+    sum of magnitudes ``fl(|a| . |b|)`` is ``magnitude`` (elementwise).
+
+    The bound is relative to the magnitude of the summed terms, not to the result, so it stays
+    valid under cancellation; ``n ETA`` covers products that underflow, and ``gamma(n + 2)``
+    also covers the rounding of ``magnitude`` itself.
+    """
+    g = gamma(n + 2)
+    return round_up(np.asarray(magnitude, dtype=float) * (2.0 * g) + (n + 2) * ETA)
+
+
+def _check_real(a: Any, name: str) -> None:
+    if np.iscomplexobj(a) or (
+        hasattr(a, "is_complex") and callable(a.is_complex) and a.is_complex()
+    ):
+        raise TypeError(f"{name} is complex: the network's weights and biases must be real")
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    out = np.array(arr, dtype=float, copy=True)
+    out.setflags(write=False)
+    return out
+
 
 def _as_matrix(a: Any, name: str) -> np.ndarray:
+    _check_real(a, name)
     arr = np.asarray(a, dtype=float)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (out, in), got shape {arr.shape}")
@@ -23,6 +74,7 @@ def _as_matrix(a: Any, name: str) -> np.ndarray:
 
 
 def _as_vector(a: Any, name: str, size: int) -> np.ndarray:
+    _check_real(a, name)
     arr = np.asarray(a, dtype=float).reshape(-1) if np.ndim(a) <= 1 else np.asarray(a, float)
     if arr.ndim != 1 or arr.shape[0] != size:
         raise ValueError(f"{name} must have shape ({size},), got {np.shape(a)}")
@@ -56,10 +108,46 @@ class ReLUNetwork:
                     f"weights[{k}] has {W.shape[1]} input columns but layer {k - 1} has "
                     f"{ws[-1].shape[0]} outputs"
                 )
-            ws.append(W)
-            bs.append(_as_vector(b, f"biases[{k}]", W.shape[0]))
+            ws.append(_readonly(W))
+            bs.append(_readonly(_as_vector(b, f"biases[{k}]", W.shape[0])))
         self.weights: list[np.ndarray] = ws
         self.biases: list[np.ndarray] = bs
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless the weights and biases are still real, finite and of
+        consistent shapes.
+
+        The arrays are read-only, but the lists can be reassigned after construction; every
+        bound calls this before using them, so that NaN, infinite or complex entries set later
+        are reported instead of propagating into a claimed bound.
+        """
+        ws, bs = self.weights, self.biases
+        if len(ws) != len(bs) or len(ws) < 2:
+            raise ValueError(
+                f"the network has {len(ws)} weight matrices and {len(bs)} bias vectors: it "
+                "needs the same number, at least 2"
+            )
+        prev = None
+        for k, (W, b) in enumerate(zip(ws, bs)):
+            for arr, name in ((W, f"weights[{k}]"), (b, f"biases[{k}]")):
+                _check_real(arr, name)
+                arr = np.asarray(arr)
+                if arr.dtype.kind not in "fiub":
+                    raise ValueError(f"{name} has dtype {arr.dtype}, expected real numbers")
+                if not np.all(np.isfinite(arr)):
+                    raise ValueError(f"{name} contains NaN or infinite entries")
+            W, b = np.asarray(W), np.asarray(b)
+            if W.ndim != 2 or b.shape != (W.shape[0],):
+                raise ValueError(
+                    f"layer {k}: weights of shape {W.shape} and bias of shape {b.shape} do not "
+                    "match (expected (out, in) and (out,))"
+                )
+            if prev is not None and W.shape[1] != prev:
+                raise ValueError(
+                    f"weights[{k}] has {W.shape[1]} input columns but layer {k - 1} has "
+                    f"{prev} outputs"
+                )
+            prev = W.shape[0]
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -184,16 +272,50 @@ class ReLUNetwork:
 
     def interval_bounds(self, box: Box) -> list[tuple[np.ndarray, np.ndarray]]:
         """Interval (IBP) bounds ``(lower, upper)`` of each hidden layer's pre-activations
-        over the input box."""
+        over the input box, rounded outward: every pre-activation of every point of the box,
+        in exact arithmetic, lies in its interval (so a neuron whose interval excludes 0 is
+        provably stable)."""
+        self.check()
         if box.dim != self.input_dim:
             raise ValueError(f"box has dimension {box.dim}, network input {self.input_dim}")
         lo, hi = box.lower, box.upper
         out = []
         for W, b in zip(self.weights[:-1], self.biases[:-1]):
-            mid, rad = (lo + hi) / 2, (hi - lo) / 2
-            c = W @ mid + b
-            r = np.abs(W) @ rad
-            zl, zu = c - r, c + r
+            zl, zu = affine_enclosure(W, b, lo, hi)
             out.append((zl, zu))
             lo, hi = np.maximum(zl, 0.0), np.maximum(zu, 0.0)
         return out
+
+
+def affine_enclosure(
+    W: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outward-rounded bounds of ``W x + b`` over the box ``lo <= x <= hi`` (exact arithmetic).
+
+    Midpoint-radius form: ``c = W mid + b`` and ``r = |W| rad`` are computed in floating point,
+    then widened by the rounding error of the midpoint and of both products (relative to the
+    magnitudes ``|W| |mid| + |b|`` of the summed terms, see :func:`dot_error`).
+
+    Raises
+    ------
+    ValueError
+        When the bounds overflow float64 (weights or box too large).
+    """
+    W = np.asarray(W, dtype=float)
+    n = W.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mid = lo / 2 + hi / 2
+        # any float mid will do: the radius is rounded up so that [lo, hi] lies in mid +- rad
+        rad = round_up(np.maximum(hi - mid, mid - lo))
+        absW = np.abs(W)
+        c = W @ mid + b
+        mag = absW @ np.abs(mid) + np.abs(b)
+        r = absW @ rad
+        err = dot_error(mag, n + 1) + dot_error(r, n) + r
+        zl, zu = round_down(c - err), round_up(c + err)
+    if not (np.all(np.isfinite(zl)) and np.all(np.isfinite(zu))):
+        raise ValueError(
+            "interval bounds of the pre-activations overflow float64: the weights or the "
+            "domain radius are too large (rescale the inputs or the network)"
+        )
+    return zl, zu

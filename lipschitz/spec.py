@@ -40,6 +40,11 @@ class Box:
             raise ValueError("box center and radius must be finite")
         if np.any(r <= 0):
             raise ValueError(f"box radius must be > 0, got min {r.min()}")
+        with np.errstate(over="ignore"):
+            if not (np.all(np.isfinite(c - r)) and np.all(np.isfinite(c + r))):
+                raise ValueError(
+                    "box bounds center +- radius overflow float64: the domain is too large"
+                )
         self.center = c
         self.radius = r
 
@@ -54,11 +59,14 @@ class Box:
 
     @property
     def lower(self) -> np.ndarray:
-        return self.center - self.radius
+        """``center - radius``, rounded down when it is not exact (so the box is contained
+        in ``[lower, upper]``)."""
+        return _outward(self.center, -self.radius, -np.inf)
 
     @property
     def upper(self) -> np.ndarray:
-        return self.center + self.radius
+        """``center + radius``, rounded up when it is not exact."""
+        return _outward(self.center, self.radius, np.inf)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` points drawn uniformly in the box."""
@@ -72,6 +80,16 @@ class Box:
         r = self.radius
         rs = f"{r[0]:g}" if np.all(r == r[0]) else "vector"
         return f"Box(dim={self.dim}, radius={rs})"
+
+
+def _outward(a: np.ndarray, b: np.ndarray, direction: float) -> np.ndarray:
+    """``a + b`` rounded toward ``direction`` (the exact error of the rounded sum by Knuth's
+    TwoSum decides whether the rounding went the wrong way)."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    wrong = err < 0 if direction > 0 else err > 0
+    return np.where(wrong, np.nextafter(s, direction), s)
 
 
 def resolve_domain(domain: Any, dim: int) -> Box:
@@ -103,13 +121,49 @@ def resolve_norm(norm: Any) -> str:
 
 
 def dual_norm(g: np.ndarray, norm: str) -> np.ndarray:
-    """Dual norm of the rows of ``g`` for the input norm ``norm``."""
+    """Dual norm of the rows of ``g`` for the input norm ``norm``.
+
+    The l2 norm is computed on rows scaled by a power of two near their largest entry, so that
+    squares of tiny (or huge) entries do not underflow to 0 (or overflow).
+    """
     g = np.asarray(g, dtype=float)
     if norm == "inf":
         return np.abs(g).sum(axis=-1)
     if norm == "1":
-        return np.abs(g).max(axis=-1)
-    return np.sqrt((g * g).sum(axis=-1))
+        return np.abs(g).max(axis=-1) if g.shape[-1] else np.zeros(g.shape[:-1])
+    if g.shape[-1] == 0:
+        return np.zeros(g.shape[:-1])
+    m = np.abs(g).max(axis=-1, keepdims=True)
+    ok = (m > 0) & np.isfinite(m)
+    scale = np.where(ok, 2.0 ** np.floor(np.log2(np.where(ok, m, 1.0))), 1.0)
+    h = g / scale
+    return np.sqrt((h * h).sum(axis=-1)) * scale[..., 0]
+
+
+def dual_norm_upper(g: Any, norm: str) -> float:
+    """A rigorous upper bound on the dual norm of the vector ``g`` (its entries taken as exact).
+
+    The computed norm is inflated by the rounding error of its sum (relative to the sum of
+    magnitudes) and rounded up, so the bound is positive whenever ``g`` has a nonzero entry
+    (also when the exact value is below the smallest float).
+
+    Raises
+    ------
+    ValueError
+        When the norm overflows float64.
+    """
+    from .network import ETA, gamma
+
+    g = np.abs(np.asarray(g, dtype=float)).reshape(-1)
+    if g.size == 0 or not np.any(g):
+        return 0.0
+    with np.errstate(over="ignore"):
+        v = float(dual_norm(g, norm))
+        v = v * (1.0 + 4.0 * gamma(g.size + 4)) + (g.size + 4) * ETA
+    v = float(np.nextafter(v, np.inf))
+    if not np.isfinite(v):
+        raise ValueError(f"the bound overflows float64 (gradient entries up to {g.max():.3g})")
+    return v
 
 
 def dual_norm_name(norm: str) -> str:
