@@ -59,11 +59,6 @@ POP_SAMPLES = 200
 # ---------------------------------------------------------------------- exact arithmetic
 
 
-def fraction(x: float) -> Fraction:
-    """The float ``x`` as an exact rational (``ValueError`` for nan and infinities)."""
-    return Fraction(float(x))
-
-
 def _fr_matrix(W: np.ndarray) -> list[list[Fraction]]:
     return [[Fraction(float(v)) for v in row] for row in np.atleast_2d(W)]
 
@@ -751,11 +746,20 @@ class Verdict:
         return self.invalid and self.excess > ROUNDING
 
 
-def _excess(value: float, truth: float) -> float:
+def _excess(value: float, truth: Fraction, squared: bool = False) -> float:
+    """``|value - truth| / max(|value|, |truth|)`` computed exactly (``truth`` is the square
+    of the compared quantity when ``squared``: then the relative difference of the squares,
+    halved, which is the relative difference of the norms to first order)."""
     if math.isinf(value):
         return math.inf
-    scale = max(abs(value), abs(truth), 1e-300)
-    return abs(value - truth) / scale
+    v = Fraction(value)
+    if squared:
+        v = v * v
+    scale = max(abs(v), abs(truth))
+    if scale == 0:
+        return 0.0
+    rel = float(abs(v - truth) / scale)
+    return rel / 2 if squared else rel
 
 
 def judge_network(name: str, case: NetworkCase, result, truth: ExactLipschitz) -> Verdict:
@@ -788,7 +792,7 @@ def judge_network(name: str, case: NetworkCase, result, truth: ExactLipschitz) -
             checks = []
         for end, v, ok in checks:
             if not math.isnan(v) and not ok(v, norm):
-                ex = _excess(v, L)
+                ex = _excess(v, truth.value(norm), norm == "2")
                 return Verdict(
                     claimed,
                     True,
@@ -810,7 +814,7 @@ def judge_network(name: str, case: NetworkCase, result, truth: ExactLipschitz) -
         ok = truth.upper_ok
         side = "below"
     if claimed and not ok(value, norm):
-        ex = _excess(value, L)
+        ex = _excess(value, truth.value(norm), norm == "2")
         return Verdict(
             claimed,
             True,
@@ -848,7 +852,7 @@ def judge_pop(solver: str, case: PopCase, result, truth: FeasibleValue) -> Verdi
     value = float(truth.value)
     claimed = bool(result.certified) and not math.isnan(bound)
     if claimed and not truth.ok(bound):
-        ex = _excess(bound, value)
+        ex = _excess(bound, truth.value)
         side = "above" if case.sense == "min" else "below"
         return Verdict(
             True,
