@@ -33,6 +33,11 @@ moments, then the arrow solver all the same, with the first-order bound as a saf
 CLARABEL_FALLBACK_SIDE = 200
 """Clarabel is a fallback only while the moment matrix side is at most this (its KKT system
 holds a dense block of side s(s+1)/2 per PSD cone)."""
+SOLVED_PREFERENCE = 1e-6
+"""A fallback solved to tolerance replaces a certified bound from a solve that stopped short
+unless that bound is smaller by more than this (relative)."""
+NO_TIME_LIMIT = ("sdpa",)
+"""Fallback solvers without a time limit: skipped when the call has one."""
 FLOAT_SAFETY = 1e-12
 """Relative inflation of closed-form bounds, covering floating-point rounding."""
 
@@ -118,8 +123,13 @@ def upper_bound(
     if order is not None and method != "hr":
         raise ValueError(f"order= applies to method='hr' only, not {method!r}")
     order = 2 if order is None else order
-    if method == "hr" and order not in (1, 2):
-        raise ValueError(f"HR order must be 1 or 2, got {order!r}")
+    if method == "hr" and (
+        isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order not in (1, 2)
+    ):
+        raise ValueError(f"HR order must be the integer 1 or 2, got {order!r}")
+    order = int(order)
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     norm = resolve_norm(norm)
     box = resolve_domain(domain, net.input_dim)
     c = resolve_output(output, net.output_dim)
@@ -138,6 +148,11 @@ def upper_bound(
     return _sdp_bound(
         net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
     )
+
+
+def _time_left(t0: float, time_limit: float | None) -> float | None:
+    """Seconds left of the call's time limit (None: no limit)."""
+    return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
 
 def _sdp_bound(
@@ -204,9 +219,17 @@ def _sdp_bound(
                 continue  # Clarabel's dense cone blocks would not fit in time
             if good(r) and (r.sizes.get("variables", 0) + 1 > SDPA_MAX_MOMENTS):
                 continue  # a certified bound is in hand; SDPA would take too long
-            alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other})
+            if time_limit is not None and other in NO_TIME_LIMIT:
+                attempts.append((other, "skipped: no time limit"))
+                continue
+            left = _time_left(t0, time_limit)
+            if left is not None and left <= 0:
+                break
+            alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other, "time_limit": left})
             attempts.append((alt.solver, alt.status))
-            if good(alt) and (not good(r) or alt.bound <= r.bound * (1 + 1e-9) + 1e-12):
+            # a solve to tolerance is preferred unless the other bound is materially tighter
+            slack = SOLVED_PREFERENCE if solved(alt) and not solved(r) else 1e-9
+            if good(alt) and (not good(r) or alt.bound <= r.bound * (1 + slack) + 1e-12):
                 r = alt
             elif r is None:
                 r = alt
@@ -214,11 +237,12 @@ def _sdp_bound(
                 break
     value, sound = float(r.bound), bool(r.certified)
     first_order = None
-    if solver is None and hr2 and not solved(r):
+    left = _time_left(t0, time_limit)
+    if solver is None and hr2 and not solved(r) and (left is None or left > 0):
         # an HR-2 solve that stopped short certifies a looser dual bound than the relaxation's
         # value, possibly above the first-order one: the tighter of the two valid bounds
         first_order = _sdp_bound(
-            net, box, c, norm, "hr", 1, None, cuts, tol, time_limit, solver_options, t0
+            net, box, c, norm, "hr", 1, None, cuts, tol, left, solver_options, time.perf_counter()
         )
         if first_order.sound and (not good(r) or first_order.value < value):
             value, sound = first_order.value, True

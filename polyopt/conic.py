@@ -40,6 +40,9 @@ class ConicProgram:
     block_sizes: list[int]
     block_names: list[str] = field(default_factory=list)
     row_names: list[str] = field(default_factory=list)
+    row_l1: dict[str, np.ndarray] | None = None
+    """Per row family (``"eq"``, ``"ineq"``, ``"psd"``): the sum of the magnitudes of the
+    terms merged into each row, constant included (rounding bounds of the certificate)."""
 
     @property
     def n(self) -> int:

@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .backends.base import BackendResult
+from .certificate import (  # noqa: F401  (re-exported: the soundness maths lives there)
+    certified_infeasible,
+    min_eigenvalues,
+    sound_lower_bound,
+)
 from .extraction import MomentLookup, extract_atoms, flatness
 from .model import Problem
-from .monomials import lower_triangle
 from .relaxations.assemble import Relaxation
 
 
@@ -180,101 +183,3 @@ class Result:
             f"largest {self.sizes['largest_block']}; build {self.build_seconds:.3f} s, "
             f"solve {self.solve_seconds:.3f} s"
         )
-
-
-def min_eigenvalues(blocks: list[np.ndarray]) -> np.ndarray:
-    """The smallest eigenvalue of each symmetric block, batched by size."""
-    out = np.zeros(len(blocks))
-    by_size: dict[int, list[int]] = {}
-    for k, B in enumerate(blocks):
-        by_size.setdefault(B.shape[0], []).append(k)
-    for s, ks in by_size.items():
-        if s == 0:
-            out[ks] = np.inf
-            continue
-        stack = np.stack([blocks[k] for k in ks])
-        stack = 0.5 * (stack + np.swapaxes(stack, -1, -2))
-        out[ks] = np.linalg.eigvalsh(stack)[:, 0]
-    return out
-
-
-def _exactness_slack(relax: Relaxation, resid: np.ndarray, X: list[np.ndarray]) -> float | None:
-    """An upper bound, over feasible points, of ``|resid . y| + sum_k max(0, -lambda_min(X_k))
-    tr(A_k y + B_k)`` with ``y`` the (scaled) moments of a Dirac, using ``|y_alpha| <= 1`` on
-    the scaled box; None when a needed moment is unbounded."""
-    prog = relax.program
-    mb = relax.moment_bounds[1:]
-    needs = np.abs(resid) > 0
-    if np.any(~np.isfinite(mb[needs])):
-        return None
-    slack = float(np.abs(resid[needs]) @ mb[needs])
-    sizes = np.asarray(prog.block_sizes)
-    lam = min_eigenvalues(X)
-    scale = np.array([float(np.abs(Xk).max(initial=0.0)) for Xk in X])
-    lam = lam - 1e-14 * sizes * scale
-    neg = np.flatnonzero(lam < 0)
-    if neg.size == 0:
-        return slack
-    # trace coefficients of the negative blocks: sum of their diagonal rows
-    off = prog.triangle_offsets
-    rows, owner = [], []
-    for n_, k in enumerate(neg):
-        i, j = lower_triangle(int(sizes[k]))
-        d = np.flatnonzero(i == j) + off[k]
-        rows.append(d)
-        owner.append(np.full(d.size, n_))
-    rows_a = np.concatenate(rows)
-    S = sp.csr_matrix(
-        (np.ones(rows_a.size), (np.concatenate(owner), rows_a)), shape=(neg.size, off[-1])
-    )
-    tr_coef = (S @ prog.A_psd).tocsr()
-    tr_const = S @ prog.b_psd
-    absT = abs(tr_coef)
-    used = np.unique(absT.indices)
-    if np.any(~np.isfinite(mb[used])):
-        return None
-    mb_f = np.where(np.isfinite(mb), mb, 0.0)
-    slack += float(-lam[neg] @ (absT @ mb_f + np.abs(tr_const)))
-    return slack
-
-
-def sound_lower_bound(relax: Relaxation, res: BackendResult) -> float | None:
-    """A bound on the scaled minimization that holds exactly, from an approximate dual point.
-
-    For a feasible ``x`` with moment vector ``y`` (a Dirac), ``f(x) = c0 + mu.b_eq
-    + z.(A_ineq y) + sum <X_k, A_k y> + r.y`` with ``r`` the dual residual. With ``z`` clipped
-    to ``z >= 0``, ``<X_k, P> >= lambda_min(X_k) tr P`` for ``P = A_k y + B_k`` PSD, and
-    ``|y_alpha| <= 1`` on the scaled box, the returned value is below ``f(x)``.
-    """
-    if res.mu is None or res.z is None or res.X is None:
-        return None
-    prog = relax.program
-    z = np.maximum(res.z, 0.0)
-    X = [0.5 * (Xk + Xk.T) for Xk in res.X]
-    slack = _exactness_slack(relax, prog.dual_residual(res.mu, z, X), X)
-    if slack is None:
-        return None
-    value = prog.dual_objective(res.mu, z, X) - slack
-    return value - 1e-12 * (1.0 + abs(value))
-
-
-def certified_infeasible(relax: Relaxation, ray) -> bool:
-    """True when the ray ``(mu, z, X)`` proves the problem infeasible in exact arithmetic.
-
-    For a feasible ``x`` with moments ``y``: ``0 <= z.(A_ineq y + b_ineq) + sum <X_k, A_k y +
-    B_k>`` (``z >= 0``, ``X_k`` PSD) ``= r.y - value`` with ``r`` the ray's residual and
-    ``value = b_eq.mu - b_ineq.z - sum <B_k, X_k>``. With ``|y_alpha| <= 1`` on the scaled box,
-    ``value > |r|.1 + eigenvalue corrections`` is a contradiction.
-    """
-    mu, z, X = ray
-    if not all(np.all(np.isfinite(p)) for p in [mu, z, *X]):
-        return False
-    prog = relax.program
-    z = np.maximum(z, 0.0)
-    X = [0.5 * (Xk + Xk.T) for Xk in X]
-    resid = prog.A_eq.T @ mu + prog.A_ineq.T @ z + prog.adjoint_psd(X)
-    slack = _exactness_slack(relax, resid, X)
-    if slack is None:
-        return False
-    value = prog.dual_objective(mu, z, X) - prog.c0
-    return value > slack * (1 + 1e-9) + 1e-12 * (1.0 + abs(value))

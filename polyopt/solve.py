@@ -9,10 +9,17 @@ from typing import Any
 import numpy as np
 
 from .backends import SolverOptions, default_solver, get_backend
+from .certificate import (
+    certificate_error,
+    certified_infeasible,
+    round_down,
+    round_up,
+    sound_lower_bound,
+)
 from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
-from .result import Result, certified_infeasible, min_eigenvalues, sound_lower_bound
+from .result import Result
 
 log = logging.getLogger("polyopt")
 
@@ -25,24 +32,9 @@ FORMS = ("auto", "moment", "gram", "reduced")
 CERTIFICATE_TOL = 1e-3
 
 
-def certificate_error(relaxation: Relaxation, res) -> float:
-    """How far the solver's dual point is from certifying its bound at its own moments.
-
-    ``sum |r_alpha y_alpha| + sum_k max(0, -lambda_min(X_k)) tr M_k(y)``, with ``r`` the dual
-    residual: the part of the duality identity that the certificate leaves unexplained. It is
-    tiny for a genuine solution and large when the moments blow up while the solver's relative
-    tolerances still pass (the Motzkin polynomial at order 3 is the classic case).
-    """
-    prog = relaxation.program
-    z = np.maximum(res.z, 0.0)
-    r = prog.dual_residual(res.mu, z, res.X)
-    err = float(np.abs(r) @ np.abs(res.y))
-    lams = min_eigenvalues(res.X)
-    for lam, Mk in zip(lams, prog.block_matrices(res.y)):
-        if lam < 0:
-            err += -lam * max(float(np.trace(Mk)), 0.0)
-    return err
-
+UNCERTIFIED_FLOOR = 1e-8
+"""Smallest objective scale (scaled problem, largest coefficient 1) against which an
+uncertified dual value is judged."""
 
 SPARSITY = ("dense", "correlative", "nearly")
 
@@ -76,7 +68,12 @@ def _bounds(relaxation: Relaxation, res, tol: float | None) -> tuple[float, floa
         return np.nan, None  # an unconverged dual value without a certificate bounds nothing
     err = certificate_error(relaxation, res)
     res.raw["certificate_error"] = err
-    if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * (1.0 + abs(res.dual_objective)):
+    prog = relaxation.program
+    # the size of the objective's terms at the solver's moments: the scale at which the
+    # dual value is meaningful (a solution far inside a large box has tiny scaled moments)
+    scale = abs(res.dual_objective) + float(np.abs(prog.c) @ np.abs(res.y)) + abs(prog.c0)
+    res.raw["certificate_scale"] = scale
+    if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * max(scale, UNCERTIFIED_FLOOR):
         res.status = "inaccurate"
         res.raw["note"] = (
             "the dual certificate does not hold at the scale of the moments (error "
@@ -238,8 +235,14 @@ def solve(
         bound, sound = lp_bounds(relaxation, res)
     else:
         bound, sound = _bounds(relaxation, res, tol)
+    certified = sound is not None and sound == bound
     bound = sign * scale_f * bound
-    sound = None if sound is None else sign * scale_f * sound
+    if sound is not None:  # the product rounds: move it to the safe side
+        sound = sign * scale_f * sound
+        if np.isfinite(sound):
+            sound = round_down(sound) if sign > 0 else round_up(sound)
+        if certified:
+            bound = sound
     primal = sign * scale_f * res.primal_objective
     return Result(
         bound=float(bound),

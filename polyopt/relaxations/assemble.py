@@ -348,11 +348,15 @@ def assemble(
             "pattern whose blocks cover every objective term"
         )
 
-    def to_matrix(rows_list, vals_list, chunk_ids, nrows):
+    row_l1: dict[str, np.ndarray] = {}
+
+    def to_matrix(rows_list, vals_list, chunk_ids, nrows, name):
         if not rows_list:
+            row_l1[name] = np.zeros(nrows)
             return sp.csr_matrix((nrows, n)), np.zeros(nrows)
         rows = np.concatenate(rows_list)
         vals = np.concatenate(vals_list)
+        row_l1[name] = np.bincount(rows, weights=np.abs(vals), minlength=nrows)
         cols = np.concatenate([index.chunk(k) for k in chunk_ids])
         const = cols == 0
         b = np.bincount(rows[const], weights=vals[const], minlength=nrows)
@@ -361,15 +365,18 @@ def assemble(
         A.eliminate_zeros()
         return A, b
 
-    A_psd, b_psd = to_matrix(psd_rows, psd_vals, range(n_psd_chunks), offset)
+    A_psd, b_psd = to_matrix(psd_rows, psd_vals, range(n_psd_chunks), offset, "psd")
     q = len(scalar_ineqs)
-    A_ineq, b_ineq = to_matrix(ineq_rows, ineq_vals, range(n_psd_chunks, n_psd_chunks + q), q)
+    ineq_chunks = range(n_psd_chunks, n_psd_chunks + q)
+    A_ineq, b_ineq = to_matrix(ineq_rows, ineq_vals, ineq_chunks, q, "ineq")
     eq_start = n_psd_chunks + q
-    A_eq, b_eq = to_matrix(eq_rows, eq_vals, range(eq_start, eq_start + len(equalities)), eq_offset)
+    eq_chunks = range(eq_start, eq_start + len(equalities))
+    A_eq, b_eq = to_matrix(eq_rows, eq_vals, eq_chunks, eq_offset, "eq")
     b_eq = -b_eq  # L(h m) = 0  <=>  A y = -const
     if squares:  # rows the rewriting made 0 = 0 (the defining equalities themselves)
         nonempty = (np.diff(A_eq.indptr) > 0) | (np.abs(b_eq) > 1e-12)
         A_eq, b_eq = A_eq[nonempty], b_eq[nonempty]
+        row_l1["eq"] = row_l1["eq"][nonempty]
     c = np.bincount(obj_idx, weights=obj_coeffs, minlength=nmom)
     program = ConicProgram(
         c=c[1:],
@@ -383,6 +390,7 @@ def assemble(
         block_sizes=sizes,
         block_names=[b.name for b in blocks],
         row_names=[name for name, _ in scalar_ineqs],
+        row_l1=row_l1,
     )
     program.check()
     return program, index.codes
