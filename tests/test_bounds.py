@@ -497,3 +497,28 @@ def test_hr2_stopped_short_never_above_first_order():
         assert b2.value == min(b2.info["hr2_bound"], b2.info["order1_bound"])
     lb = lower_bound(net, samples=5000)
     assert lb.value <= b2.value
+
+
+def test_time_limit_holds_through_the_fallbacks():
+    # Clarabel stops "inaccurate" on this network and SDPA (no time limit) used to be tried
+    # next, which raised; with a time limit the fallbacks that cannot honour it are skipped
+    rng = np.random.default_rng(2)
+    net = lipschitz.ReLUNetwork(
+        [rng.standard_normal((8, 4)), rng.standard_normal((1, 8))],
+        [rng.standard_normal(8), rng.standard_normal(1)],
+    )
+    free = lipschitz.upper_bound(net, order=1)
+    timed = lipschitz.upper_bound(net, order=1, time_limit=60)
+    low = lipschitz.lower_bound(net).value
+    for b in (free, timed):
+        assert b.sound and np.isfinite(b.value) and b.value >= low
+    assert timed.seconds < 60
+    assert ("sdpa", "skipped: no time limit") in timed.info["attempts"]
+    assert free.status == "optimal"  # SDPA solves it when there is no limit
+
+
+@pytest.mark.parametrize("order", [True, 1.0, 2.0, "2", 3])
+def test_order_must_be_the_integer_1_or_2(order):
+    net = lipschitz.random_network((2, 3), seed=0)
+    with pytest.raises(ValueError, match="integer 1 or 2"):
+        lipschitz.upper_bound(net, order=order)
