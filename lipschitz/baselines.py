@@ -126,7 +126,7 @@ def _scale_up(x: float, exponent: int) -> float:
     return y
 
 
-def naive_upper(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
+def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
     """The product of the hidden layers' operator norms for the input norm, times the dual
     norm of ``W_out^T c``, rounded up (a rigorous upper bound on the Lipschitz constant).
 
@@ -188,7 +188,7 @@ def gradient_bounds(net: ReLUNetwork, box: Box, c: np.ndarray) -> tuple[np.ndarr
     return lo, hi
 
 
-def fastlip_upper(net: ReLUNetwork, box: Box, c: np.ndarray, norm: str) -> float:
+def fastlip_bound(net: ReLUNetwork, box: Box, c: np.ndarray, norm: str) -> float:
     """FastLip: the dual norm of the largest-magnitude gradient in :func:`gradient_bounds`,
     rounded up."""
     lo, hi = gradient_bounds(net, box, c)
@@ -458,12 +458,13 @@ def lipsdp(
     scale = l2_scale(s.norm, net.input_dim)
     info: dict[str, Any] = {"solver": name, "scale": scale, "local": bool(local)}
     w, w_err = _output_row(net, s.c)
-    if not np.any(w_err) or not all(np.any(W) for W in net.weights[:-1]):
+    w_zero = not np.any((net.weights[-1] != 0).T @ (s.c != 0))  # every product is 0
+    if w_zero or not all(np.any(W) for W in net.weights[:-1]):
         info.update(l2=0.0, exact=True)  # c . f is constant
         return _bound(0.0, "lipsdp", s, t0, info, kind="upper")
     if not np.any(s.w):  # W_out^T c cancels to 0 in floating point: no LMI to scale
         info.update(note="W_out^T c rounds to 0: the bound is the naive one")
-        value = naive_upper(net, s.c, s.norm)
+        value = naive_bound(net, s.c, s.norm)
         return _bound(value, "lipsdp", s, t0, info, kind="upper")
     # W_out^T c carries a rounding error: the l2 constant moves by at most its l2 norm times
     # the product of the hidden layers' spectral norms
@@ -796,7 +797,7 @@ def clever(
     elif value < observed:
         reason = "the fitted location is below the largest observed maximum"
     else:
-        ceiling = fastlip_upper(net, s.box, s.c, s.norm)
+        ceiling = fastlip_bound(net, s.box, s.c, s.norm)
         info["fastlip"] = ceiling
         if value > ceiling:
             reason = f"the fitted location exceeds the FastLip upper bound {ceiling:.6g}"

@@ -24,7 +24,7 @@ whenever the solve succeeds. When no ``u`` is left the gradient is constant and 
 its dual norm (closed form).
 
 The polynomial's coefficients are sums of products of weights computed in floating point; the
-reported bound adds the dual norm of an a-priori bound on their error, relative to the
+objective gets the constant dual norm of an a-priori bound on their error, relative to the
 magnitudes of the summed path products (:func:`lipschitz.lcep.gradient_error`), so that
 cancellation or underflow cannot take it below the true constant.
 """
@@ -43,7 +43,7 @@ from polyopt.algebra import Polynomial, Variable
 from polyopt.structure import build_structure
 
 from .lcep import NeuronCounts, gradient_error, stability
-from .network import ReLUNetwork, round_up
+from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
 
@@ -124,8 +124,12 @@ def _names(neurons: np.ndarray, offsets: np.ndarray) -> list[str]:
     return [f"u{k + 1}_{j - offsets[k] + 1}" for j, k in zip(neurons, layer)]
 
 
-def build_problem(terms: GradientTerms, norm: str) -> LipOptProblem:
-    """``max p(t, u)`` over the unit ball of ``norm`` times ``[0, 1]^N``."""
+def build_problem(terms: GradientTerms, norm: str, rounding: float = 0.0) -> LipOptProblem:
+    """``max p(t, u) + rounding`` over the unit ball of ``norm`` times ``[0, 1]^N``.
+
+    ``rounding`` bounds the error of the computed coefficients of ``p`` over that domain
+    (the constant keeps the maximum above the exact polynomial's).
+    """
     inputs = np.unique(terms.inputs)
     neurons = np.unique(terms.codes[terms.codes >= 0])
     ts = [Variable(f"t{i + 1}") for i in inputs]
@@ -138,6 +142,8 @@ def build_problem(terms: GradientTerms, norm: str) -> LipOptProblem:
     u_cols = np.where(terms.codes >= 0, u_pos[np.maximum(terms.codes, 0)], sentinel)
     rows = np.column_stack([np.searchsorted(inputs, terms.inputs), u_cols])
     objective = Polynomial.from_codes(variables, rows, terms.coefs)
+    if rounding:
+        objective = objective + float(rounding)
     cons: list = []
     for t in ts:
         cons += [t >= -1, t <= 1]
@@ -284,18 +290,15 @@ def lipopt(
             info={"exact": True, "degree": k, "sparse": bool(sparse), "rounding": rounding},
             **common,
         )
-    lp = build_problem(terms, norm)
+    lp = build_problem(terms, norm, rounding)
     opts = {"solver": solver, "time_limit": time_limit, "solver_options": solver_options}
     if sparse:
         cliques = sparse_cliques(terms, norm)
         opts.update({"sparsity": "correlative"} if cliques is None else {"cliques": cliques})
     r = _solve(lp, k, bool(sparse), counts.total_unstable, **opts)
     sound = r.sound_bound is not None
-    value = float(r.sound_bound if sound else r.bound)
-    if sound and np.isfinite(value):
-        value = float(round_up(value + rounding))
     return LipschitzBound(
-        value,
+        float(r.sound_bound if sound else r.bound),
         "upper",
         f"lipopt-{k}",
         status=r.status,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lipschitz as lp
-from lipschitz.baselines import fastlip_upper, naive_upper
+from lipschitz.baselines import fastlip_bound, naive_bound
 from lipschitz.spec import Box
 
 # ---------------------------------------------------------------------- exact reference
@@ -87,8 +87,8 @@ def sound_bounds(net, domain, norm, output=None):
         r = fn()
         if r.sound:
             out[name] = r.value
-    out["naive_upper"] = naive_upper(net, c, norm)
-    out["fastlip_upper"] = fastlip_upper(net, box, c, norm)
+    out["naive_bound"] = naive_bound(net, c, norm)
+    out["fastlip_bound"] = fastlip_bound(net, box, c, norm)
     return out
 
 
@@ -127,11 +127,11 @@ def test_tiny_weights_do_not_round_to_a_zero_bound():
     net = tiny_net()
     dom = ([0.0], 1.0)
     values = sound_bounds(net, dom, "inf")
-    for name in ("shor", "hr-1", "hr-2", "lipsdp", "lipopt", "naive_upper", "fastlip_upper"):
+    for name in ("shor", "hr-1", "hr-2", "lipsdp", "lipopt", "naive_bound", "fastlip_bound"):
         assert values[name] > 0.0, name
     for norm in ("1", "2"):
-        assert naive_upper(net, np.ones(1), norm) > 0.0
-        assert fastlip_upper(net, lp.Box(*dom), np.ones(1), norm) > 0.0
+        assert naive_bound(net, np.ones(1), norm) > 0.0
+        assert fastlip_bound(net, lp.Box(*dom), np.ones(1), norm) > 0.0
 
 
 @pytest.mark.xfail(reason="upper_bound's fastlip / naive do not yet use the rigorous versions")
@@ -214,7 +214,7 @@ def test_weights_are_read_only_and_checked_at_use():
         lambda: lp.upper_bound(net, method="shor", domain=dom),
         lambda: lp.lipsdp(net, domain=dom),
         lambda: lp.lipopt(net, domain=dom),
-        lambda: naive_upper(net, np.ones(1), "inf"),
+        lambda: naive_bound(net, np.ones(1), "inf"),
     ]
     for call in calls:
         with pytest.raises(ValueError, match=r"weights\[1\] contains NaN"):
