@@ -520,5 +520,5 @@ def test_time_limit_holds_through_the_fallbacks():
 @pytest.mark.parametrize("order", [True, 1.0, 2.0, "2", 3])
 def test_order_must_be_the_integer_1_or_2(order):
     net = lipschitz.random_network((2, 3), seed=0)
-    with pytest.raises(ValueError, match="integer 1 or 2"):
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
         lipschitz.upper_bound(net, order=order)
