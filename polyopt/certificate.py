@@ -7,10 +7,11 @@ bound through :func:`sound_lower_bound`, and infeasibility through
 
 1. The program's rows are the exact relaxation's rows up to the rounding of their
    coefficients (variable scaling, normalization, the rewriting ``v^2 = b v + c``, products of
-   affine forms). Each stored coefficient is a chain of at most ``K = 4 D + 8`` roundings
-   (``D`` the largest moment degree) of an exact product, so at ``y`` each row is off by at
-   most ``e_row = gamma_K * ||row||_1``, with ``||row||_1`` the sum of the magnitudes of the
-   terms that were merged into the row (:attr:`ConicProgram.row_l1`). The objective alike.
+   affine forms). Each stored coefficient is a chain of at most ``K = D^2 + 4 D + 8``
+   roundings (``D`` the largest moment degree) of an exact product, so at ``y`` each row is
+   off by at most ``e_row = gamma_K * ||row||_1``, with ``||row||_1`` the sum of the
+   magnitudes of the terms merged into the row (:attr:`ConicProgram.row_l1`); the objective
+   alike.
 2. For any ``(mu, z >= 0, X)``: ``f(x) = D + r.y + mu.(A_eq y - b_eq) + z.(A_ineq y + b_ineq)
    + sum_k <X_k, A_k y + B_k>`` with ``D`` the dual objective and ``r`` the dual residual,
    both in exact arithmetic. Each term is bounded below: ``-|r|.|y|``, ``-|mu|.e_eq``,
@@ -159,11 +160,16 @@ def psd_lower_bounds(blocks: list[np.ndarray]) -> np.ndarray:
 
 # ----------------------------------------------------------------- rounding of the rows
 def coefficient_rounding(relax: Relaxation) -> float:
-    """Relative error bound of a stored coefficient: ``gamma_K``, ``K = 4 D + 8`` with ``D``
-    the largest moment degree."""
+    """Relative error bound of a stored coefficient: ``gamma_K``, ``K = D^2 + 4 D + 8`` with
+    ``D`` the largest moment degree.
+
+    The longest chain: variable scaling (``D`` products), normalization (1), the rewriting
+    ``v^2 = b v + c`` (up to ``D - 1`` factors ``b`` or ``c``, each itself a quotient of
+    scaled coefficients, ``D + 2`` roundings, and one product each), the products of affine
+    forms of HR-d (``2 (D + 1) + 1``)."""
     codes = relax.moments
-    D = int(codes.shape[1]) if codes.ndim == 2 else 1
-    return gamma(4 * max(D, 1) + 8)
+    D = max(int(codes.shape[1]) if codes.ndim == 2 else 1, 1)
+    return gamma(D * D + 4 * D + 8)
 
 
 def _row_errors(relax: Relaxation, mb_f: np.ndarray, absA: dict) -> dict[str, np.ndarray]:
