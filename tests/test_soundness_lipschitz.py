@@ -251,3 +251,10 @@ def test_sound_bounds_never_below_the_exact_constant(problem):
     truth = exact_constant(net, center, np.full(center.size, radius), np.ones(1), norm)
     for name, value in sound_bounds(net, (center, radius), norm).items():
         assert_above(value, truth, norm, name)
+
+
+@pytest.mark.parametrize("order", [True, 1.0, 2.0])
+def test_hr_order_must_be_an_integer(order):
+    net = cancellation_net([0, 1, 2])
+    with pytest.raises(ValueError, match="order"):
+        lp.upper_bound(net, method="hr", order=order, domain=([1.0], 0.5))
