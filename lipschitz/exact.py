@@ -1,12 +1,32 @@
 """Exact Lipschitz constants by mixed-integer programming (LipMIP) and its LP relaxation.
 
-``exact`` solves the program of :mod:`lipschitz.mip_encoding` with HiGHS (or SCIP). The value
-reported for an optimal solve is recomputed in floating point from the optimal activation
-pattern, and checked: an LP finds a point strictly inside that pattern's activation region,
-where the network's own gradient gives a lower bound (``lower``); ``upper`` is the solver's
-dual bound. A time limit (or a requested ``rel_gap``) returns the bracket
-``lower <= L <= upper`` with status ``"time_limit"`` (``"gap"``) and ``value = upper``: never a
-value presented as exact that the solver did not prove.
+``exact`` solves the program of :mod:`lipschitz.mip_encoding` with HiGHS (or SCIP) and then
+proves its answer without trusting the solver's tolerances. Everything is about the network's
+floats read as exact reals, and "holds" means: in exact arithmetic.
+
+* ``lower`` is the dual norm of a *realized* gradient: the gradient of ``c . f`` at a point of
+  the box where no pre-activation is 0, which the exact (rational) forward pass confirms, so
+  ``f`` is affine around it. The gradient and its norm are computed in exact rational
+  arithmetic and rounded down. Hence ``lower <= L`` holds.
+* ``upper`` is proved by a branch-and-bound over the same program in which every node's bound
+  is a Neumaier-Shcherbina bound from the LP duals (:class:`lipschitz.milp.DualBound`, valid
+  for any multipliers), and a node with every neuron fixed is also bounded by its pattern's
+  gradient norm computed in exact arithmetic. The program is a relaxation of the true problem
+  in exact arithmetic (outward-rounded interval bounds, no computed coefficients), and the
+  interval bound ``cap`` of each program bounds it too. Hence ``L <= upper`` holds. HiGHS's own
+  floating-point dual bound is only the target of that proof (``info["solver_upper"]``).
+* The network is first rescaled by powers of two (per neuron, the input and the output: exact
+  in floating point, and the activation patterns do not change), so that badly scaled
+  networks reach the solver with numbers of order 1; the bounds are scaled back with directed
+  rounding.
+
+``status`` is ``"optimal"`` when ``upper - lower <= EXACT_REL_TOL * upper`` (relative only:
+no absolute floor), and then ``value`` is the realized gradient norm rounded to nearest, with
+``lower <= value <= upper``; ``sound`` is True exactly then. Otherwise ``value = upper`` and
+the status says why the bracket is wider: ``"time_limit"`` (the time limit was reached),
+``"gap"`` (a requested ``rel_gap``, or a proof that ran out of nodes or met a degenerate
+pattern), ``"solver_error"`` never hides a bound: the bracket ``lower <= L <= upper`` holds in
+every case, only ``sound`` (the value is exact) is then False.
 
 ``liplp`` is the LP relaxation of the same program (binaries in ``[0, 1]``), reported through a
 bound from the LP duals that holds in exact arithmetic.
@@ -14,8 +34,11 @@ bound from the LP duals that holds in exact arithmetic.
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -23,26 +46,38 @@ from scipy.optimize import linprog
 
 from .lcep import NeuronCounts
 from .lower import lower_bound
-from .milp import solve_lp_certified, solve_milp
+from .milp import LPRelaxation, down, solve_lp_certified, solve_milp, up
 from .mip_encoding import (
     GradientMIP,
+    dual_ball_vertices,
     encode_gradient_norm,
     resolve_output_norm,
     tighten_bounds,
 )
 from .network import ReLUNetwork
 from .result import LipschitzBound
-from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+from .spec import Box, resolve_domain, resolve_norm, resolve_output
 
 EXACT_REL_TOL = 1e-6
-"""An optimal solve whose bracket is wider than this (relative) is reported as ``"gap"``."""
+"""A bracket wider than this, relative to its upper end, is not reported as ``"optimal"``."""
 
-REGION_MARGIN = 1e-9
+PROOF_REL = 2.5e-7
+"""The proof aims at ``best * (1 + PROOF_REL)`` (or the solver's bound if higher)."""
+
+PROOF_NODES = 20_000
+"""Node budget of one program's proof."""
+
+PROOF_SECONDS = 10.0
+"""Time budget of the proofs without a time limit: this, or 5 times the MIP time if longer."""
+
+SIGN_VECTORS = 10
+"""Up to this many outputs, the box dual ball (output norm ``"1"``) is enumerated."""
 
 
 @dataclass(repr=False)
 class ExactValue(LipschitzBound):
-    """An exact Lipschitz constant with the bracket ``lower <= L <= upper`` that proves it."""
+    """An exact Lipschitz constant with the bracket ``lower <= L <= upper`` that proves it
+    (see the module docstring for what each field guarantees)."""
 
     lower: float = float("nan")
     upper: float = float("nan")
@@ -56,6 +91,180 @@ class ExactValue(LipschitzBound):
             f"ExactValue({self.value:.6g}, bracket [{self.lower:.6g}, {self.upper:.6g}], "
             f"status={self.status!r}, {self.seconds:.3g} s)"
         )
+
+
+# ---------------------------------------------------------------------- exact arithmetic
+
+
+def _dyadic(a: Any) -> tuple[np.ndarray, int]:
+    """``a = M * 2**e`` exactly: ``M`` an object array of Python ints, one exponent ``e``."""
+    a = np.asarray(a, dtype=float)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("exact arithmetic needs finite numbers")
+    mant, ex = np.frexp(a)
+    m = np.ldexp(mant, 53).astype(np.int64).reshape(-1).tolist()
+    e = (ex.astype(np.int64) - 53).reshape(-1).tolist()
+    nz = [ei for mi, ei in zip(m, e) if mi]
+    e0 = min(nz) if nz else 0
+    M = np.empty(len(m), dtype=object)
+    M[:] = [mi << (ei - e0) if mi else 0 for mi, ei in zip(m, e)]
+    return M.reshape(a.shape), e0
+
+
+def _align(A: np.ndarray, ea: int, B: np.ndarray, eb: int) -> tuple[np.ndarray, np.ndarray, int]:
+    e = min(ea, eb)
+    return A * (1 << (ea - e)), B * (1 << (eb - e)), e
+
+
+def _fraction(n: int, e: int) -> Fraction:
+    return Fraction(n * (1 << e)) if e >= 0 else Fraction(n, 1 << -e)
+
+
+def _to_float(q: Fraction, how: str) -> float:
+    """``q`` rounded ``"down"``, ``"up"`` or to ``"nearest"``."""
+    try:
+        f = float(q)
+    except OverflowError:
+        f = math.inf if q > 0 else -math.inf
+    if how == "down" and (math.isinf(f) or Fraction(f) > q):
+        f = float(down(f)) if not (math.isinf(f) and f < 0) else f
+    elif how == "up" and (math.isinf(f) or Fraction(f) < q):
+        f = float(up(f)) if not (math.isinf(f) and f > 0) else f
+    return f
+
+
+class _ExactNet:
+    """A network's weights as exact dyadic rationals: exact forward passes and Jacobians."""
+
+    def __init__(self, net: ReLUNetwork) -> None:
+        self.net = net
+        self.W = [_dyadic(W) for W in net.weights]
+        self.b = [_dyadic(b) for b in net.biases]
+
+    def pattern_at(self, x: np.ndarray) -> list[np.ndarray] | None:
+        """The activation pattern at ``x`` when no pre-activation is 0 there (exactly), else
+        None: then ``f`` is affine around ``x`` with that pattern's gradient."""
+        A, ea = _dyadic(x)
+        masks = []
+        for (W, ew), (b, eb) in zip(self.W[:-1], self.b[:-1]):
+            Z, ez = W.dot(A), ew + ea
+            Z, B, ez = _align(Z, ez, b, eb)
+            Z = Z + B
+            if any(z == 0 for z in Z):
+                return None
+            m = np.array([z > 0 for z in Z], dtype=bool)
+            masks.append(m.astype(float))
+            A, ea = np.where(m, Z, 0), ez
+        return masks
+
+    def jacobian_t(self, masks: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """``J^T`` of a pattern, ``(input_dim, output_dim)``, exactly."""
+        G, e = self.W[-1][0].T, self.W[-1][1]
+        for k in range(self.net.depth - 1, -1, -1):
+            keep = np.asarray(masks[k], dtype=bool)
+            G = self.W[k][0].T.dot(np.where(keep[:, None], G, 0))
+            e += self.W[k][1]
+        return G, e
+
+    @staticmethod
+    def objective(G: np.ndarray, eg: int, V: np.ndarray, norm: str, direction=None):
+        """``max_v ||J^T v||_*`` (or ``max_v (J^T v) . d``) over the rows of ``V``, exactly:
+        the value and the maximizing row."""
+        best, arg = None, None
+        for v in V:
+            D, ev = _dyadic(v)
+            g = G.dot(D)
+            if direction is None:
+                a = [abs(gi) for gi in g]
+                val = sum(a) if norm == "inf" else max(a, default=0)
+            else:
+                i = int(np.flatnonzero(direction)[0])
+                val = g[i] if direction[i] > 0 else -g[i]
+            q = _fraction(int(val), eg + ev)
+            if best is None or q > best:
+                best, arg = q, v
+        return best, arg
+
+
+# ---------------------------------------------------------------------- power-of-two scaling
+
+
+@dataclass
+class _Scaling:
+    """``net`` on ``box`` rescaled by powers of two: ``L(original) = 2**shift * L(net)``; a
+    point ``y`` here is ``x = 2**-input_exp * y`` there."""
+
+    net: ReLUNetwork
+    box: Box
+    shift: int
+    input_exp: int
+
+    @classmethod
+    def identity(cls, net, box) -> _Scaling:
+        return cls(net, box, 0, 0)
+
+    @classmethod
+    def balance(cls, net: ReLUNetwork, box: Box) -> _Scaling:
+        """Each hidden neuron scaled so that its pre-activation interval has radius about 1,
+        the box so that its radius is about 1, and the output so that its largest weight is
+        about 1. Positive scalings commute with ReLU, so the patterns stay the same; the
+        identity is returned when a scaled number would not be exact."""
+
+        def expo(v):
+            v = np.asarray(v, dtype=float)
+            out = np.zeros(v.shape, dtype=np.int64)
+            ok = np.isfinite(v) & (v > 0)
+            out[ok] = -np.round(np.log2(v[ok])).astype(np.int64)
+            return out
+
+        with np.errstate(all="ignore"):
+            a = int(expo(np.max(box.radius)))
+            prev = np.full(net.input_dim, a, dtype=np.int64)
+            lo, hi = np.ldexp(box.lower, a), np.ldexp(box.upper, a)
+            Ws, bs, E = [], [], []
+            for W, b in zip(net.weights[:-1], net.biases[:-1]):
+                Wc = np.ldexp(W, -prev[None, :])
+                mid, rad = (lo + hi) / 2, (hi - lo) / 2
+                e = expo(np.abs(Wc) @ rad)
+                Ws.append(np.ldexp(Wc, e[:, None]))
+                bs.append(np.ldexp(b, e))
+                E.append((e[:, None] - prev[None, :], e))
+                zc, zr = Ws[-1] @ mid + bs[-1], np.abs(Ws[-1]) @ rad
+                lo, hi = np.maximum(zc - zr, 0.0), np.maximum(zc + zr, 0.0)
+                prev = e
+            Wc = np.ldexp(net.weights[-1], -prev[None, :])
+            t = int(expo(np.abs(Wc).max(initial=0.0)))
+            Ws.append(np.ldexp(Wc, t))
+            bs.append(np.ldexp(net.biases[-1], t))
+            E.append((t - prev[None, :], np.full(net.output_dim, t)))
+            center, radius = np.ldexp(box.center, a), np.ldexp(box.radius, a)
+        exact = all(
+            np.all(np.isfinite(Wn))
+            and np.array_equal(np.ldexp(Wn, -eW), W)
+            and np.all(np.isfinite(bn))
+            and np.array_equal(np.ldexp(bn, -eb), b)
+            for Wn, bn, (eW, eb), W, b in zip(Ws, bs, E, net.weights, net.biases)
+        )
+        exact = exact and np.array_equal(np.ldexp(center, -a), box.center)
+        exact = exact and np.array_equal(np.ldexp(radius, -a), box.radius)
+        exact = exact and bool(np.all(radius > 0)) and bool(np.all(np.isfinite(radius)))
+        if not exact:
+            return cls.identity(net, box)
+        return cls(ReLUNetwork(Ws, bs), Box(center, radius), a - t, a)
+
+    def to_input(self, y: np.ndarray) -> np.ndarray:
+        return np.ldexp(np.asarray(y, dtype=float), -self.input_exp)
+
+    def value(self, q: Fraction, how: str) -> float:
+        return _to_float(q * Fraction(2) ** self.shift, how)
+
+    def bound(self, x: float, how: str) -> float:
+        if not math.isfinite(x):
+            return x
+        return self.value(Fraction(x), how)
+
+
+# ---------------------------------------------------------------------- the problem
 
 
 def _spec(net, norm, domain, output, output_norm):
@@ -75,45 +284,34 @@ def _spec(net, norm, domain, output, output_norm):
     return norm, box, resolve_output(output, net.output_dim), None
 
 
-def _pattern(enc: GradientMIP, xs: np.ndarray) -> list[np.ndarray]:
-    """The 0/1 activation pattern of a MIP solution (stable neurons from the intervals)."""
+def _functionals(c, onorm, m: int) -> np.ndarray | None:
+    """Output functionals whose largest objective is the program's: ``c``, the dual ball's
+    vertices, or every sign vector of the box (None when there are too many)."""
+    if c is not None:
+        return np.asarray(c, dtype=float)[None, :]
+    V = dual_ball_vertices(*onorm, m)
+    if V is not None:
+        return V
+    if m > SIGN_VECTORS:
+        return None
+    return np.array(list(itertools.product((-1.0, 1.0), repeat=m)))
+
+
+def _pattern(enc: GradientMIP, u_values: np.ndarray) -> list[np.ndarray]:
+    """The 0/1 activation pattern of values of the neuron binaries (stable neurons from the
+    intervals); ``u_values`` is indexed like the model's variables."""
     masks = []
     for u, act in zip(enc.u, enc.active):
         m = act.astype(float)
         free = u >= 0
-        m[free] = np.round(xs[u[free]])
+        m[free] = np.round(u_values[u[free]])
         masks.append(m)
     return masks
 
 
-def _jacobian(net: ReLUNetwork, masks: list[np.ndarray]) -> np.ndarray:
-    """``J^T`` of the pattern: ``(input_dim, output_dim)``."""
-    G = net.weights[-1].T
-    for k in range(net.depth - 1, -1, -1):
-        G = net.weights[k].T @ (masks[k][:, None] * G)
-    return G
-
-
-def _value(net, enc: GradientMIP, masks, xs, c, norm, direction=None) -> tuple[float, np.ndarray]:
-    """The objective of a pattern, and the output functional attaining it."""
-    JT = _jacobian(net, masks)
-    if c is not None:
-        return float(dual_norm(JT @ c, norm)), c
-    if enc.vertices is not None:
-        cands = list(enc.vertices)
-    elif enc.t is not None or direction is not None:  # l1 output norm: sign pattern of J t
-        t = direction if direction is not None else xs[enc.t]
-        cands = [np.sign(JT.T @ t)]
-    else:
-        cands = [xs[enc.w], np.sign(xs[enc.w])]
-    vals = [float(dual_norm(JT @ v, norm)) for v in cands]
-    best = int(np.argmax(vals))
-    return vals[best], cands[best]
-
-
-def _interior_point(net: ReLUNetwork, box: Box, masks) -> np.ndarray | None:
-    """A point strictly inside the pattern's activation region, or None if it has no
-    interior (margin LP as in the region enumeration)."""
+def _interior_point(net: ReLUNetwork, lo: np.ndarray, hi: np.ndarray, masks) -> np.ndarray | None:
+    """A point well inside the pattern's activation region (margin LP as in the region
+    enumeration; a float candidate, checked exactly by the caller), or None."""
     n = net.input_dim
     rows, offs = [], []
     A, d = np.eye(n), np.zeros(n)
@@ -130,36 +328,172 @@ def _interior_point(net: ReLUNetwork, box: Box, masks) -> np.ndarray | None:
     eye = np.eye(n)
     for i in range(n):
         rows.append(np.append(-eye[i], 1.0))
-        offs.append(-box.lower[i])
+        offs.append(-lo[i])
         rows.append(np.append(eye[i], 1.0))
-        offs.append(box.upper[i])
+        offs.append(hi[i])
     cost = np.zeros(n + 1)
     cost[-1] = -1.0
-    res = linprog(
-        cost,
-        A_ub=np.array(rows),
-        b_ub=np.array(offs),
-        bounds=[(None, None)] * (n + 1),
-        method="highs",
-    )
-    if res.status != 0 or -res.fun <= REGION_MARGIN:
+    with np.errstate(all="ignore"):
+        res = linprog(
+            cost,
+            A_ub=np.array(rows),
+            b_ub=np.array(offs),
+            bounds=[(None, None)] * (n + 1),
+            method="highs",
+        )
+    if res.status != 0 or not -res.fun > 0:
         return None
     return res.x[:n]
 
 
-def _certified_lower(net, box, masks, w, norm, x_star, seed=0) -> tuple[float, bool]:
-    """A lower bound from the network's own gradient strictly inside the pattern's region
-    (``True``), else the best gradient at random points near the MIP's point."""
-    x0 = _interior_point(net, box, masks)
-    if x0 is not None:
-        return float(dual_norm(net.gradients(x0, w), norm)), True
-    rng = np.random.default_rng(seed)
-    pts = box.clip(x_star + 1e-6 * box.radius * rng.uniform(-1, 1, size=(256, box.dim)))
-    zs = net.preactivations(pts)
-    ok = np.all([np.all(z != 0, axis=1) for z in zs], axis=0)
-    if not ok.any():
-        return 0.0, False
-    return float(dual_norm(net.gradients(pts[ok], w), norm).max()), False
+class _Problem:
+    """One ``exact`` call on the rescaled network: the realized incumbent and the proofs."""
+
+    def __init__(self, scaling: _Scaling, norm, c, onorm, deadline) -> None:
+        self.sc = scaling
+        self.net, self.box = scaling.net, scaling.box
+        self.norm, self.c, self.onorm = norm, c, onorm
+        self.exnet = _ExactNet(self.net)
+        self.V = _functionals(c, onorm, self.net.output_dim)
+        # the box strictly inside the true one (points there are in it exactly)
+        self.inner = (
+            up(self.box.center - self.box.radius),
+            down(self.box.center + self.box.radius),
+        )
+        self.best: Fraction | None = None
+        self.best_eval: dict[str, Any] | None = None
+        self.deadline = deadline
+        self.seen: set[bytes] = set()
+        self.leaf_cache: dict[bytes, float] = {}
+        self.realized = 0
+
+    @property
+    def best_float(self) -> float:
+        return -math.inf if self.best is None else _to_float(self.best, "down")
+
+    # ------------------------------------------------------------------ lower end
+
+    def realize(self, x: np.ndarray, found_by: str, hint=None) -> bool:
+        """Make ``x`` (clipped into the box) a realized gradient if no pre-activation is 0
+        there in exact arithmetic; keep it if it beats the incumbent."""
+        x = np.clip(np.asarray(x, dtype=float).reshape(-1), *self.inner)
+        if not np.all(np.isfinite(x)):
+            return False
+        masks = self.exnet.pattern_at(x)
+        if masks is None:
+            return False
+        G, eg = self.exnet.jacobian_t(masks)
+        V = self.V
+        if V is None:  # box output ball with many outputs: sign vectors from floats
+            Gf = np.array([[float(_fraction(int(v), eg)) for v in row] for row in G])
+            s = np.sign(Gf.T @ np.sign(Gf @ np.ones(Gf.shape[1])))
+            V = np.array([np.where(s >= 0, 1.0, -1.0)] + ([hint] if hint is not None else []))
+        q, w = _ExactNet.objective(G, eg, V, self.norm)
+        self.realized += 1
+        if self.best is None or q > self.best:
+            self.best = q
+            self.best_eval = {
+                "argmax": x,
+                "pattern": masks,
+                "output_functional": w,
+                "verified": True,
+                "found_by": found_by,
+            }
+            return True
+        return False
+
+    def evaluate(self, enc: GradientMIP, xs: np.ndarray, found_by: str) -> None:
+        """A solution of the program: realize its pattern at a point inside the pattern's
+        region, else at the solution's own point or near it."""
+        masks = _pattern(enc, xs)
+        key = b"".join(m.astype(np.int8).tobytes() for m in masks)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        hint = None
+        if enc.w is not None:
+            hint = np.where(xs[enc.w] >= 0, 1.0, -1.0)
+        x0 = _interior_point(self.net, *self.inner, masks)
+        if x0 is not None and self.realize(x0, found_by, hint):
+            return
+        x_star = xs[enc.x]
+        if self.realize(x_star, found_by, hint) or x0 is not None:
+            return
+        rng = np.random.default_rng(len(self.seen))
+        radius = 1e-6 * self.box.radius
+        for _ in range(8):
+            self.realize(x_star + radius * rng.uniform(-1, 1, size=x_star.size), found_by, hint)
+
+    # ------------------------------------------------------------------ upper end
+
+    def leaf_bound(self, enc: GradientMIP, masks, direction) -> float:
+        """The program's largest objective with every neuron fixed to ``masks``: the
+        pattern's gradient norm, exactly, rounded up (inf without a finite functional set)."""
+        if self.V is None:
+            return math.inf
+        key = b"".join(m.astype(np.int8).tobytes() for m in masks)
+        key += b"" if direction is None else np.asarray(direction).tobytes()
+        if key not in self.leaf_cache:
+            G, eg = self.exnet.jacobian_t(masks)
+            q, _ = _ExactNet.objective(G, eg, self.V, self.norm, direction)
+            self.leaf_cache[key] = _to_float(q, "up")
+        return self.leaf_cache[key]
+
+    def target(self, solver_bound: float) -> float:
+        t = self.best_float * (1 + PROOF_REL) if self.best is not None else -math.inf
+        if math.isfinite(solver_bound):
+            t = max(t, solver_bound * (1 + PROOF_REL))
+        return t
+
+    def prove(self, enc: GradientMIP, solver_bound: float, direction, budget_end: float):
+        """Branch-and-bound over the program's neuron binaries with rigorous node bounds.
+        Returns ``(upper, complete, nodes)``: ``upper`` bounds the program's maximum in exact
+        arithmetic whether or not the proof completed."""
+        lp = LPRelaxation(enc.model)
+        ints = np.concatenate([u[u >= 0] for u in enc.u] + [np.zeros(0, dtype=np.int64)])
+        ints = ints.astype(np.int64)
+        target = self.target(solver_bound)
+        stack = [(lp.lb.copy(), lp.ub.copy(), math.inf)]
+        closed, nodes, complete = -math.inf, 0, True
+        while stack:
+            lb, ub, parent = stack.pop()
+            if nodes > 0 and (nodes >= PROOF_NODES or time.perf_counter() > budget_end):
+                closed = max([closed, parent] + [s[2] for s in stack])
+                complete = False
+                break
+            nodes += 1
+            sol = lp.solve(lb, ub, time_limit=max(budget_end - time.perf_counter(), 1.0))
+            bound = min(sol.bound, parent)
+            fixed = bool(np.all(lb[ints] == ub[ints]))
+            if fixed:
+                vals = np.zeros(lp.lb.size)
+                vals[ints] = lb[ints]
+                bound = min(bound, self.leaf_bound(enc, _pattern(enc, vals), direction))
+            if bound <= target or fixed:
+                closed = max(closed, bound)
+                continue
+            frac = None
+            if sol.x is not None:
+                xu = sol.x[ints]
+                frac = np.abs(xu - np.round(xu))
+                if np.all(frac <= 1e-6):
+                    self.evaluate(enc, sol.x, "proof")
+                    target = max(target, self.target(-math.inf))
+                    if bound <= target:
+                        closed = max(closed, bound)
+                        continue
+            free = lb[ints] < ub[ints]
+            pick = free & (frac > 1e-6) if frac is not None else free
+            j = int(ints[np.flatnonzero(pick if pick.any() else free)[-1]])  # deepest first
+            first = 1.0 if sol.x is not None and sol.x[j] >= 0.5 else 0.0
+            for val in (1.0 - first, first):  # the LP's side is explored first
+                lb2, ub2 = lb.copy(), ub.copy()
+                lb2[j] = ub2[j] = val
+                stack.append((lb2, ub2, bound))
+        return closed, complete, nodes
+
+
+# ---------------------------------------------------------------------- exact
 
 
 def exact(
@@ -178,7 +512,7 @@ def exact(
     warm_start: bool = True,
     verbose: bool = False,
 ) -> ExactValue:
-    """The exact Lipschitz constant of a ReLU network on a box (LipMIP).
+    """The exact Lipschitz constant of a ReLU network on a box (LipMIP), with a proof.
 
     Parameters
     ----------
@@ -192,17 +526,22 @@ def exact(
     solver
         ``"highs"`` (default, through SciPy) or ``"scip"`` (needs pyscipopt).
     time_limit
-        Seconds; when reached the result has status ``"time_limit"`` and the bracket.
+        Seconds for the whole call (the solves and the proof); when reached the result has
+        status ``"time_limit"`` and the bracket proved so far.
     rel_gap
-        Stop once ``(upper - lower) / upper <= rel_gap`` (LipMIP(x%)); status ``"gap"`` when
-        the bracket is then wider than ``EXACT_REL_TOL``.
+        Let the solver stop once its gap is below ``rel_gap`` (LipMIP(x%)); status ``"gap"``
+        when the proved bracket is then wider than ``EXACT_REL_TOL``.
 
     Returns
     -------
     ExactValue
-        ``value`` (exact when ``status == "optimal"``, else the upper end of the bracket),
-        ``lower``, ``upper``, ``status``, ``info`` (solver, nodes, the maximizing point and
-        pattern, whether the pattern's region was verified full-dimensional).
+        ``lower <= L <= upper`` holds in exact arithmetic in every case. With status
+        ``"optimal"`` the bracket is within ``EXACT_REL_TOL`` (relative), ``value`` is the
+        realized gradient norm (``lower <= value <= upper``) and ``sound`` is True; otherwise
+        ``value = upper`` and ``sound`` is False. ``info``: the solver's status and
+        floating-point bound (``solver_upper``), nodes of the solver and of the proof,
+        whether the proof completed, the maximizing point, its pattern and output
+        functional.
     """
     t0 = time.perf_counter()
     norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
@@ -213,73 +552,114 @@ def exact(
     split = norm == "1" and mode == "forward" if split is None else bool(split)
     if split and (norm != "1" or mode != "forward"):
         raise ValueError("split=True applies to norm='1' in forward mode only")
+    sc = _Scaling.balance(net, box)
+    snet, sbox = sc.net, sc.box
     pre = tan = None
     if tighten:
-        pre, tan = tighten_bounds(net, box, norm, c, onorm, mode, formulation, not split)
+        pre, tan = tighten_bounds(snet, sbox, norm, c, onorm, mode, formulation, not split)
     t_bounds = time.perf_counter() - t0
     if split:
         directions = [s * e for e in np.eye(net.input_dim) for s in (1.0, -1.0)]
     else:
         directions = [None]
     encs = [
-        encode_gradient_norm(net, box, norm, c, onorm, mode, pre, tan, formulation, d)
+        encode_gradient_norm(snet, sbox, norm, c, onorm, mode, pre, tan, formulation, d)
         for d in directions
     ]
     order = sorted(range(len(encs)), key=lambda k: -encs[k].cap)
     deadline = None if time_limit is None else t0 + time_limit
-    best = -np.inf
-    best_eval: dict[str, Any] | None = None
+    prob = _Problem(sc, norm, c, onorm, deadline)
     if warm_start and c is not None:  # a good point first: the programs only look above it
-        best_eval = _search_start(net, box, c, norm)
-        best = best_eval["value"]
-    uppers, nodes, statuses = [], 0, []
-    cutoff_slack = 0.0  # a program proved to have nothing above best + this
+        lb = lower_bound(
+            snet, method="search", norm=norm, domain=sbox, output=c, samples=2000, starts=16
+        )
+        prob.realize(np.asarray(lb.info["argmax"], dtype=float), "search")
+    nodes, statuses, solver_up = 0, {}, {}
+    timed_out = False
+    t_mip = time.perf_counter()
     for k in order:
         enc = encs[k]
-        if enc.cap <= best:  # its interval bound cannot beat what is found
+        if enc.cap <= prob.best_float:  # its interval bound cannot beat what is found
             continue
         remaining = None if deadline is None else deadline - time.perf_counter()
         if remaining is not None and remaining <= 0:
-            uppers.append(enc.cap)
-            statuses.append("time_limit")
-            continue
-        if np.isfinite(best):  # only a better value is of interest
-            idx = np.array(list(enc.model.cost), dtype=np.int64)
-            vals = np.array([enc.model.cost[i] for i in idx])
-            slack = 1e-9 * max(1.0, abs(best))
-            enc.model.row(idx, vals, lo=best - enc.offset + slack)
-        out = solve_milp(enc.model, solver, remaining, max(rel_gap, 1e-10), verbose=verbose)
+            timed_out = True
+            break
+        model = enc.model
+        if prob.best is not None:  # only a better value is of interest
+            best = prob.best_float
+            model = enc.model.copy()
+            idx = np.array(list(model.cost), dtype=np.int64)
+            model.row(idx, [model.cost[i] for i in idx], lo=best + 1e-9 * abs(best))
+        out = solve_milp(model, solver, remaining, max(rel_gap, 1e-10), verbose=verbose)
         nodes += out.nodes
-        if out.status == "infeasible" and np.isfinite(best):
-            cutoff_slack = max(cutoff_slack, slack)
-            continue  # nothing above the cutoff
-        if out.status in ("infeasible", "unbounded", "error") or (
-            out.x is None and out.status != "time_limit"
-        ):
-            raise RuntimeError(f"the LipMIP program returned {out.status!r}: {out.message}")
-        statuses.append(out.status)
-        uppers.append(min(out.bound + enc.offset, enc.cap))  # the intervals bound it too
+        statuses[k] = out.status
+        timed_out |= out.status == "time_limit"
+        if out.status in ("optimal", "time_limit") and out.x is not None:
+            solver_up[k] = out.bound + enc.offset
+        elif out.status == "infeasible":  # nothing above the cutoff (to be proved)
+            solver_up[k] = prob.best_float
         if out.x is not None:
-            ev = _evaluate(net, box, enc, out.x, c, norm, directions[k])
-            if ev["value"] > best:
-                best, best_eval = ev["value"], ev
-                best_eval["objective"] = out.objective + enc.offset
-    # the two are separate floating-point evaluations of one number when verified
-    lower = min(best_eval["lower"], best) if best_eval is not None else 0.0
-    upper = max(uppers + [best + cutoff_slack]) if uppers or np.isfinite(best) else np.inf
-    status = "time_limit" if "time_limit" in statuses else "optimal"
-    if status == "optimal" and upper - lower > EXACT_REL_TOL * max(abs(upper), 1.0):
+            prob.evaluate(enc, out.x, "mip")
+    t_mip = time.perf_counter() - t_mip
+    # the proofs: every program's maximum, rigorously
+    if deadline is None:
+        budget_end = time.perf_counter() + max(PROOF_SECONDS, 5 * t_mip)
+    else:
+        budget_end = deadline
+    uppers, proof_nodes, complete = [], 0, True
+    for k in order:
+        enc = encs[k]
+        if enc.cap <= prob.best_float:
+            uppers.append(enc.cap)
+            continue
+        proof_enc = enc
+        if mode != "forward":  # the forward program bounds the same maximum, and its LP
+            # relaxation prunes far better
+            proof_enc = encode_gradient_norm(
+                snet, sbox, norm, c, onorm, "forward", pre, None, "bigm", directions[k]
+            )
+        up_k, done, n_k = prob.prove(
+            proof_enc, solver_up.get(k, math.inf), directions[k], budget_end
+        )
+        if proof_enc.offset != 0.0:
+            up_k = float(up(up_k + proof_enc.offset))
+        uppers.append(min(up_k, enc.cap, proof_enc.cap))
+        proof_nodes += n_k
+        complete &= done
+    if not complete and time.perf_counter() > budget_end and deadline is not None:
+        timed_out = True
+    upper_s = max(uppers) if uppers else -math.inf
+    best = prob.best
+    lower = sc.value(best, "down") if best is not None else 0.0
+    lower = max(lower, 0.0)
+    upper = sc.bound(max(upper_s, 0.0), "up")
+    upper = max(upper, lower)
+    if upper - lower <= EXACT_REL_TOL * upper and best is not None:
+        status = "optimal"
+    elif timed_out:
+        status = "time_limit"
+    else:
         status = "gap"
-    value = best if status == "optimal" else upper
+    value = sc.value(best, "nearest") if status == "optimal" else upper
+    value = min(max(value, lower), upper)
     info: dict[str, Any] = {
         "solver": solver,
+        "solver_status": [statuses.get(k) for k in range(len(encs))],
+        "solver_upper": max(solver_up.values()) * 2.0**sc.shift if solver_up else math.nan,
         "nodes": nodes,
+        "proof_nodes": proof_nodes,
+        "proof_complete": complete,
         "programs": len(encs),
         "solved": len(statuses),
         "bounds_seconds": t_bounds,
+        "scale_exponent": sc.shift,
+        "verified": best is not None,
     }
-    if best_eval is not None:
-        info.update(best_eval)
+    if prob.best_eval is not None:
+        ev = dict(prob.best_eval)
+        ev["argmax"] = sc.to_input(ev["argmax"])
+        info.update(ev)
     neurons = NeuronCounts.from_masks(encs[0].active, encs[0].inactive).as_dict()
     return ExactValue(
         float(value),
@@ -297,38 +677,6 @@ def exact(
     )
 
 
-def _search_start(net, box, c, norm) -> dict[str, Any]:
-    """The region search's lower bound as the starting incumbent: an actual gradient at a
-    point where no pre-activation is 0 (so its region has an interior)."""
-    lb = lower_bound(net, method="search", norm=norm, domain=box, output=c, samples=2000, starts=16)
-    x = np.asarray(lb.info["argmax"], dtype=float).reshape(-1)
-    return {
-        "value": float(lb.value),
-        "lower": float(lb.value),
-        "verified": True,
-        "argmax": x,
-        "pattern": [(z.reshape(-1) > 0).astype(float) for z in net.preactivations(x)],
-        "output_functional": c,
-        "found_by": "search",
-    }
-
-
-def _evaluate(net, box, enc, xs, c, norm, direction) -> dict[str, Any]:
-    """Value of a MIP solution's activation pattern, and a certified lower bound."""
-    masks = _pattern(enc, xs)
-    value, w = _value(net, enc, masks, xs, c, norm, direction)
-    lower, verified = _certified_lower(net, box, masks, w, norm, xs[enc.x])
-    return {
-        "value": value,
-        "lower": lower,
-        "verified": verified,
-        "found_by": "mip",
-        "argmax": xs[enc.x],
-        "pattern": masks,
-        "output_functional": w,
-    }
-
-
 def liplp(
     net: ReLUNetwork,
     domain: Any = "global",
@@ -341,7 +689,11 @@ def liplp(
 
     ``mode="backward"`` (default) relaxes LipMIP's own program (appendix D, interval bounds);
     ``"forward"`` relaxes the forward-mode program that :func:`exact` solves (for the L1
-    norm: the largest of the ``2 n`` direction LPs).
+    norm: the largest of the ``2 n`` direction LPs). The program is built on the network
+    rescaled by powers of two (as in :func:`exact`); the value is a bound from the LP duals
+    that holds in exact arithmetic. When HiGHS does not solve an LP (after retries without
+    presolve) the status is ``"solver_error"`` and the value ``nan``; a finite value is
+    always sound.
     """
     t0 = time.perf_counter()
     norm, box, c, onorm = _spec(net, norm, domain, output, output_norm)
@@ -351,23 +703,33 @@ def liplp(
         directions = [s * e for e in np.eye(net.input_dim) for s in (1.0, -1.0)]
     else:
         directions = [None]
+    sc = _Scaling.balance(net, box)
     value, status, lp_value, solve_seconds = -np.inf, "optimal", -np.inf, 0.0
+    message = ""
     for d in directions:
-        enc = encode_gradient_norm(net, box, norm, c, onorm, mode, direction=d)
+        enc = encode_gradient_norm(sc.net, sc.box, norm, c, onorm, mode, direction=d)
         out, bound = solve_lp_certified(enc.model)
         solve_seconds += out.seconds
-        if out.status != "optimal":
-            status, value = out.status, np.nan
+        if out.status != "optimal" or not np.isfinite(bound):
+            # the program is feasible (the network's own points satisfy it): any other
+            # verdict is the solver's failure
+            status, value, message = "solver_error", np.nan, out.message
             break
-        value = max(value, bound + enc.offset)
+        value = max(value, float(up(bound + enc.offset)))
         lp_value = max(lp_value, out.objective + enc.offset)
+    if np.isfinite(value):
+        value = sc.bound(value, "up")
+        lp_value = lp_value * 2.0**sc.shift
     info = {
         "solver": "highs",
         "solve_seconds": solve_seconds,
         "lp_value": lp_value,
         "mode": mode,
         "programs": len(directions),
+        "scale_exponent": sc.shift,
     }
+    if message:
+        info["message"] = message
     neurons = NeuronCounts.from_masks(enc.active, enc.inactive).as_dict()
     return LipschitzBound(
         float(value),

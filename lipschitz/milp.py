@@ -1,13 +1,17 @@
 """A small sparse (mixed-integer) linear model, solved with HiGHS (or SCIP when installed).
 
-Rows are two-sided, ``lo <= A x <= hi``; every variable has finite bounds. For LPs,
-:func:`lp_dual_bound` turns any row multipliers into a bound valid in exact arithmetic, so a
-relaxation's value never depends on the solver's tolerances.
+Rows are two-sided, ``lo <= A x <= hi``; every variable has finite bounds. The model's numbers
+are read as exact reals. For LPs, :func:`lp_dual_bound` turns any row multipliers into a bound
+valid in exact arithmetic (its rounding margin is proportional to the magnitudes of the summed
+terms), so a relaxation's value never depends on the solver's tolerances;
+:class:`LPRelaxation` re-solves one model under changed variable bounds (the nodes of a
+branch-and-bound) and returns such a bound with every solve.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -16,9 +20,33 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 MIP_SOLVERS = ("highs", "scip")
+
+UNIT_ROUNDOFF = 2.0**-53
+"""Unit roundoff of IEEE double precision (round to nearest)."""
+
+TINY = 2.0**-1074
+"""The smallest positive subnormal double: the absolute error of a product that underflows."""
+
+
+def gamma(n: int) -> float:
+    """A float ``>= n u / (1 - n u)``: the relative error bound of a sum or dot product of
+    ``n`` terms in floating point, in any order (Higham, *Accuracy and Stability of Numerical
+    Algorithms*, section 3.1), for ``n u < 0.01``."""
+    if n * UNIT_ROUNDOFF >= 0.01:
+        raise ValueError(f"{n} terms: too many for the rounding-error bound")
+    return 1.02 * n * UNIT_ROUNDOFF
+
+
+def up(x: Any) -> Any:
+    """The next float above ``x`` (a rigorous upper bound of a value rounded to nearest)."""
+    return np.nextafter(x, np.inf)
+
+
+def down(x: Any) -> Any:
+    """The next float below ``x``."""
+    return np.nextafter(x, -np.inf)
 
 
 @dataclass
@@ -86,6 +114,20 @@ class LinearModel:
         copy.maximize(idx, vals)
         return copy
 
+    def copy(self) -> LinearModel:
+        """An independent copy (rows added to it leave this model unchanged)."""
+        return LinearModel(
+            list(self.lb),
+            list(self.ub),
+            list(self.integer),
+            dict(self.cost),
+            list(self._rows),
+            list(self._cols),
+            list(self._vals),
+            list(self.row_lo),
+            list(self.row_hi),
+        )
+
     def matrix(self) -> sp.csr_matrix:
         return sp.csr_matrix((self._vals, (self._rows, self._cols)), shape=(self.nrows, self.nvars))
 
@@ -99,7 +141,9 @@ class LinearModel:
 @dataclass
 class MILPOutcome:
     """What a (MI)LP solve returned: ``status`` is ``"optimal"``, ``"time_limit"``,
-    ``"infeasible"``, ``"unbounded"`` or ``"error"``."""
+    ``"infeasible"``, ``"unbounded"`` or ``"solver_error"`` (the solver reported a model
+    error, numerical trouble or an unknown status; ``message`` has its words). ``bound`` is
+    the solver's floating-point dual bound, not a proof."""
 
     status: str
     x: np.ndarray | None
@@ -140,10 +184,16 @@ def solve_milp(
 _HIGHS_STATUS = {
     "kOptimal": "optimal",
     "kTimeLimit": "time_limit",
+    "kIterationLimit": "time_limit",
+    "kInterrupt": "time_limit",
+    "kHighsInterrupt": "time_limit",
+    "kSolutionLimit": "time_limit",
     "kInfeasible": "infeasible",
     "kUnbounded": "unbounded",
     "kUnboundedOrInfeasible": "unbounded",
 }
+"""HiGHS model statuses; any other (model, presolve, solve or postsolve error, unknown, ...)
+is ``"solver_error"``."""
 _BANNER_SHOWN = False
 
 
@@ -170,24 +220,17 @@ def _new_highs():
     return h
 
 
-def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
+def _highs_lp(model: LinearModel, relax: bool):
+    """The model as a ``highspy.HighsLp`` (maximization)."""
     import highspy
 
-    t0 = time.perf_counter()
-    h = _new_highs()
-    if verbose:
-        h.setOptionValue("output_flag", True)
-    h.setOptionValue("mip_rel_gap", float(rel_gap))
-    h.setOptionValue("mip_abs_gap", 1e-12)
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
     lp.num_col_ = model.nvars
     lp.num_row_ = model.nrows
     lp.col_cost_ = model.cost_vector()
-    lp.col_lower_ = np.asarray(model.lb)
-    lp.col_upper_ = np.asarray(model.ub)
+    lp.col_lower_ = np.asarray(model.lb, dtype=float)
+    lp.col_upper_ = np.asarray(model.ub, dtype=float)
     lp.row_lower_ = np.where(np.isfinite(model.row_lo), model.row_lo, -inf)
     lp.row_upper_ = np.where(np.isfinite(model.row_hi), model.row_hi, inf)
     A = model.matrix().tocsc()
@@ -203,21 +246,44 @@ def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
             highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
             for b in model.integer
         ]
-    h.passModel(lp)
-    h.run()
+    return lp
+
+
+def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
+    """One HiGHS solve; a solver error is retried once without presolve (which may drop
+    tiny coefficients) within what is left of the time limit."""
+    import highspy
+
+    t0 = time.perf_counter()
+    lp = _highs_lp(model, relax)
+    integer = not relax and any(model.integer)
+    for presolve in ("choose", "off"):
+        h = _new_highs()
+        if verbose:
+            h.setOptionValue("output_flag", True)
+        h.setOptionValue("mip_rel_gap", float(rel_gap))
+        h.setOptionValue("mip_abs_gap", 0.0)  # relative gaps only: the scale is the caller's
+        h.setOptionValue("presolve", presolve)
+        if time_limit is not None:
+            left = time_limit - (time.perf_counter() - t0)
+            h.setOptionValue("time_limit", float(max(left, 1e-3)))
+        h.passModel(lp)
+        h.run()
+        ms = h.getModelStatus()
+        status = _HIGHS_STATUS.get(ms.name, "solver_error")
+        if status != "solver_error":
+            break
     seconds = time.perf_counter() - t0
-    ms = h.getModelStatus()
-    status = _HIGHS_STATUS.get(ms.name, "error")
     info = h.getInfo()
     x = None
     obj = -np.inf
     if info.primal_solution_status == highspy.kSolutionStatusFeasible:
         x = np.asarray(h.getSolution().col_value)
         obj = float(info.objective_function_value)
-    bound = float(info.mip_dual_bound) if not relax and any(model.integer) else obj
+    bound = float(info.mip_dual_bound) if integer else obj
     if status == "optimal" and not np.isfinite(bound):
         bound = obj
-    nodes = int(max(info.mip_node_count, 0))
+    nodes = int(max(info.mip_node_count, 0)) if integer else 0
     return MILPOutcome(status, x, obj, bound, seconds, "highs", nodes, h.modelStatusToString(ms))
 
 
@@ -249,7 +315,7 @@ def _solve_scip(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:  # p
     m.optimize()
     st = m.getStatus()
     status = {"optimal": "optimal", "timelimit": "time_limit", "infeasible": "infeasible"}.get(
-        st, "error"
+        st, "solver_error"
     )
     x = None
     obj = -np.inf
@@ -263,63 +329,185 @@ def _solve_scip(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:  # p
     )
 
 
-def lp_dual_bound(model: LinearModel, y: np.ndarray) -> float:
-    """A bound on ``max c . x`` over the LP relaxation, valid for any row multipliers ``y``.
+class DualBound:
+    """Bounds on ``max c . x`` over ``lo <= A x <= hi``, ``lb <= x <= ub`` (a model's LP
+    relaxation, under any variable bounds) from row multipliers, valid in exact arithmetic.
 
-    ``c . x = (c - A^T y) . x + y . (A x)`` and each term is maximized separately over the
-    variable box and the row ranges (``y_r > 0`` uses ``hi_r``, ``y_r < 0`` uses ``lo_r``).
-    Returns ``inf`` when a multiplier points at an infinite row side.
+    For any ``y``, ``c . x = (c - A^T y) . x + y . (A x)``; the first term is at most
+    ``sum_j max(r_j lb_j, r_j ub_j)`` over the box and the second at most
+    ``sum_{y_i > 0} y_i hi_i + sum_{y_i < 0} y_i lo_i`` (Neumaier and Shcherbina 2004). A
+    multiplier whose sign points at an infinite row side is replaced by 0 (the bound holds
+    for any multipliers). The floating-point evaluation is made rigorous: the reduced costs
+    ``r`` carry an error bound ``gamma_{k+2} (|c| + |A|^T |y|)`` (``k`` nonzeros in a column),
+    the final sum is taken with :func:`math.fsum` and a margin of a few units in the last
+    place of the *sum of the magnitudes of its terms*, plus the subnormal underflow of every
+    product.
     """
-    A = model.matrix()
-    y = np.asarray(y, dtype=float)
-    reduced = model.cost_vector() - A.T @ y
-    lb, ub = np.asarray(model.lb), np.asarray(model.ub)
-    total = np.maximum(reduced * lb, reduced * ub).sum()
-    lo, hi = np.asarray(model.row_lo), np.asarray(model.row_hi)
-    pos, neg = y > 0, y < 0
-    if np.any(~np.isfinite(hi[pos])) or np.any(~np.isfinite(lo[neg])):
-        return float("inf")
-    total += (y[pos] * hi[pos]).sum() + (y[neg] * lo[neg]).sum()
-    # rounding: relative slack on the sum of magnitudes of the terms
-    mag = np.abs(reduced) @ np.maximum(np.abs(lb), np.abs(ub)) + np.abs(y[pos] * hi[pos]).sum()
-    mag += np.abs(y[neg] * lo[neg]).sum()
-    return float(total + 1e-12 * (1.0 + mag) + 1e-15 * model.nvars * (1.0 + mag))
+
+    def __init__(self, model: LinearModel) -> None:
+        A = model.matrix()
+        self.AT = A.T.tocsr()
+        self.absAT = abs(self.AT)
+        self.cost = model.cost_vector()
+        self.row_lo = np.asarray(model.row_lo, dtype=float)
+        self.row_hi = np.asarray(model.row_hi, dtype=float)
+        self.col_terms = int(np.diff(self.AT.indptr).max(initial=0)) + 1
+
+    def __call__(
+        self,
+        y: np.ndarray | None,
+        lb: np.ndarray,
+        ub: np.ndarray,
+        cost: np.ndarray | None = None,
+    ) -> float:
+        """The bound for multipliers ``y`` (None: all 0) and variable bounds ``[lb, ub]``."""
+        c = self.cost if cost is None else cost
+        n = c.size
+        if y is None:
+            y = np.zeros(self.row_lo.size)
+        y = np.array(y, dtype=float)
+        y[~np.isfinite(y)] = 0.0
+        y[(y > 0) & ~np.isfinite(self.row_hi)] = 0.0
+        y[(y < 0) & ~np.isfinite(self.row_lo)] = 0.0
+        with np.errstate(all="ignore"):
+            r = c - self.AT @ y
+            k = self.col_terms + 1
+            err_r = gamma(k + 1) * (np.abs(c) + self.absAT @ np.abs(y)) + (k + 1) * TINY
+            pos, neg = y > 0, y < 0
+            terms = np.concatenate(
+                [
+                    np.maximum(r * lb, r * ub),
+                    y[pos] * self.row_hi[pos],
+                    y[neg] * self.row_lo[neg],
+                ]
+            )
+            if not np.all(np.isfinite(terms)) or not np.all(np.isfinite(err_r)):
+                return float("inf")
+            m = terms.size
+            S = math.fsum(terms)
+            T = float(np.abs(terms).sum()) * (1.0 + 2.0 * gamma(m + 2))
+            E = float((err_r * np.maximum(np.abs(lb), np.abs(ub))).sum())
+            E *= 1.0 + 2.0 * gamma(n + 3)
+            margin = (4.0 * UNIT_ROUNDOFF * T + E + (m + n + 4) * TINY) * (1.0 + 8 * UNIT_ROUNDOFF)
+            out = float(up(S + margin))
+        return out if np.isfinite(out) else float("inf")
+
+    def proves_infeasible(self, ray: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> bool:
+        """Whether ``ray`` (either sign) is a Farkas certificate: the bound with zero cost is
+        negative, so no ``x`` in the box satisfies the rows."""
+        zero = np.zeros_like(self.cost)
+        return any(self(s * ray, lb, ub, zero) < 0 for s in (1.0, -1.0))
+
+
+def lp_dual_bound(model: LinearModel, y: np.ndarray) -> float:
+    """A bound on ``max c . x`` over the LP relaxation, valid in exact arithmetic for any row
+    multipliers ``y`` (see :class:`DualBound`); ``inf`` only when it overflows."""
+    return DualBound(model)(y, np.asarray(model.lb, dtype=float), np.asarray(model.ub, dtype=float))
+
+
+@dataclass
+class LPSolve:
+    """One solve of :class:`LPRelaxation`: HiGHS's status, primal point and row duals, and
+    ``bound``, valid in exact arithmetic whatever the status (``-inf`` when infeasibility is
+    proved by a Farkas ray)."""
+
+    status: str
+    x: np.ndarray | None
+    y: np.ndarray | None
+    objective: float
+    bound: float
+    message: str = ""
+
+
+class LPRelaxation:
+    """The LP relaxation of a model in one HiGHS instance, re-solved under changed variable
+    bounds (warm-started from the last basis) with a rigorous bound from every solve.
+
+    A solve that HiGHS does not finish as optimal (or reports infeasible without a Farkas ray
+    that checks in exact arithmetic) is retried in a fresh instance without presolve, then with
+    the interior-point solver. ``"infeasible"`` is reported only with a verified ray; a claim
+    that does not verify is ``"solver_error"``.
+    """
+
+    RETRIES = ({"presolve": "off"}, {"presolve": "off", "solver": "ipm"})
+
+    def __init__(self, model: LinearModel, presolve: str = "off") -> None:
+        self.model = model
+        self.bounder = DualBound(model)
+        self.lb = np.asarray(model.lb, dtype=float)
+        self.ub = np.asarray(model.ub, dtype=float)
+        self.options = {"presolve": presolve}
+        self._lp = _highs_lp(model, relax=True)
+        self._h = None
+
+    def _fresh(self, options: dict[str, Any]):
+        h = _new_highs()
+        for key, val in options.items():
+            h.setOptionValue(key, val)
+        h.passModel(self._lp)
+        return h
+
+    def solve(
+        self,
+        lb: np.ndarray | None = None,
+        ub: np.ndarray | None = None,
+        time_limit: float | None = None,
+    ) -> LPSolve:
+        lb = self.lb if lb is None else np.asarray(lb, dtype=float)
+        ub = self.ub if ub is None else np.asarray(ub, dtype=float)
+        if self._h is None:
+            self._h = self._fresh(self.options)
+        out = self._run(self._h, lb, ub, time_limit)
+        for options in self.RETRIES:
+            if out.status in ("optimal", "infeasible", "time_limit"):
+                break
+            retry = self._run(self._fresh(options), lb, ub, time_limit)
+            best = min(out.bound, retry.bound)  # both are valid
+            out = retry if retry.status == "optimal" else out
+            out.bound = best
+        return out
+
+    def _run(self, h, lb, ub, time_limit) -> LPSolve:
+        n = self.lb.size
+        h.changeColsBounds(n, np.arange(n, dtype=np.int32), lb, ub)
+        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
+        h.run()
+        ms = h.getModelStatus()
+        status = _HIGHS_STATUS.get(ms.name, "solver_error")
+        message = h.modelStatusToString(ms)
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value) if sol.value_valid else None
+        y = np.asarray(sol.row_dual) if sol.dual_valid else None
+        bound = math.inf
+        if y is not None and y.size == self.model.nrows:
+            bound = self.bounder(y, lb, ub)
+        if not bound < math.inf or status != "optimal":  # the duals alone may be poor
+            bound = min(bound, self.bounder(None, lb, ub))
+        obj = float(h.getInfo().objective_function_value) if x is not None else np.nan
+        if status in ("infeasible", "unbounded"):
+            has_ray, ray = False, None
+            try:
+                _, has_ray, ray = h.getDualRay()
+            except Exception:  # pragma: no cover - older highspy
+                has_ray = False
+            if has_ray and self.bounder.proves_infeasible(np.asarray(ray), lb, ub):
+                return LPSolve("infeasible", None, None, -np.inf, -np.inf, message)
+            status = "solver_error"
+            message += " (no verified Farkas certificate)"
+            x = y = None
+        if status == "optimal" and not np.isfinite(bound):
+            status = "solver_error"
+            message += " (no finite bound from the duals)"
+        return LPSolve(status, x, y, obj, bound, message)
 
 
 def solve_lp_certified(model: LinearModel) -> tuple[MILPOutcome, float]:
     """Solve the LP relaxation with HiGHS and return it with a bound from its duals that is
-    valid in exact arithmetic (:func:`lp_dual_bound`)."""
+    valid in exact arithmetic (:class:`DualBound`). The bound is valid whatever the status
+    (with no usable duals it is the box bound of the objective); ``"infeasible"`` is reported
+    only with a verified Farkas certificate."""
     t0 = time.perf_counter()
-    A = model.matrix().tocsr()
-    lo, hi = np.asarray(model.row_lo), np.asarray(model.row_hi)
-    eq = lo == hi
-    up = ~eq & np.isfinite(hi)
-    dn = ~eq & np.isfinite(lo)
-    A_ub = sp.vstack([A[up], -A[dn]]).tocsr()
-    b_ub = np.concatenate([hi[up], -lo[dn]])
-    res = linprog(
-        -model.cost_vector(),
-        A_ub=A_ub if A_ub.shape[0] else None,
-        b_ub=b_ub if A_ub.shape[0] else None,
-        A_eq=A[eq] if eq.any() else None,
-        b_eq=lo[eq] if eq.any() else None,
-        bounds=np.column_stack([model.lb, model.ub]),
-        method="highs",
-    )
+    out = LPRelaxation(model, presolve="choose").solve()
     seconds = time.perf_counter() - t0
-    if res.status != 0:
-        status = {2: "infeasible", 3: "unbounded", 1: "time_limit"}.get(res.status, "error")
-        return MILPOutcome(status, None, np.nan, np.inf, seconds, "highs", 0, res.message), np.inf
-    # scipy's marginals are d(min objective)/d(rhs); for the max problem the multipliers of
-    # "A x <= b" rows are their negatives (>= 0)
-    y = np.zeros(model.nrows)
-    m_ub = -np.asarray(res.ineqlin.marginals) if A_ub.shape[0] else np.zeros(0)
-    n_up = int(up.sum())
-    y[np.flatnonzero(up)] += m_ub[:n_up]
-    y[np.flatnonzero(dn)] -= m_ub[n_up:]
-    if eq.any():
-        y[np.flatnonzero(eq)] = -np.asarray(res.eqlin.marginals)
-    bound = lp_dual_bound(model, y)
-    obj = -float(res.fun)
-    out = MILPOutcome("optimal", np.asarray(res.x), obj, bound, seconds, "highs", 0, res.message)
-    return out, bound
+    res = MILPOutcome(out.status, out.x, out.objective, out.bound, seconds, "highs", 0, out.message)
+    return res, out.bound

@@ -21,6 +21,20 @@ each MIP-encodable given interval bounds on its input. Per hidden layer ``k``:
 Vector outputs (appendix E) put ``w`` in the dual ball of a *linear* output norm: ``"1"``
 (the box ``[-1, 1]^m``), ``"inf"`` (the l1 ball), ``"cross"`` (the polytope ``P`` of
 proposition E.1) or ``("cross", i)`` (the hull of ``e_i - e_j`` and ``e_k``).
+
+The program is a relaxation of the true problem in exact arithmetic (the network's floats read
+as exact reals), so a bound on it proved in exact arithmetic bounds the Lipschitz constant:
+
+* every interval bound is computed with outward rounding (:func:`affine_range`: a margin of
+  ``gamma_n`` times the sum of the magnitudes of the summed terms, plus the underflow of each
+  product), and every right-hand side computed from them is rounded in the direction that
+  relaxes its row;
+* no coefficient is a computed product: the output functional ``c`` and a fixed direction are
+  variables fixed by their bounds, and every expression that would otherwise be multiplied by
+  the next layer's weights (an active neuron's tangent or backward value, an output) becomes a
+  variable with an equality row, so every row holds original weights (or 0, 1, -1);
+* a neuron is stable when its rigorous bounds say so (``lo >= 0`` or ``hi <= 0``), with no
+  margin: an unstable neuron always has ``lo < 0 < hi``.
 """
 
 from __future__ import annotations
@@ -30,13 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from .lcep import stability
-from .milp import LinearModel
+from .milp import TINY, LinearModel, down, gamma, up
 from .network import ReLUNetwork
-from .spec import Box, dual_norm
-
-STABLE_MARGIN = 1e-9
-"""Relative margin by which a tightened bound must clear 0 to fix a neuron."""
+from .spec import Box
 
 
 @dataclass
@@ -81,6 +91,107 @@ class GradientMIP:
     p_exprs: list[Affine] = field(default_factory=list)
     pre_bounds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     tangent_bounds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+def affine_range(
+    W: np.ndarray, lo: np.ndarray, hi: np.ndarray, b: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rigorous ``[min, max]`` of each entry of ``W x + b`` over ``lo <= x <= hi``.
+
+    The float sums get a margin of ``gamma_{n+2}`` times the sum of the magnitudes of their
+    terms (not of the result, so cancellation cannot hide the rounding) plus the underflow of
+    every product, and the ends are rounded outward: the interval holds in exact arithmetic.
+    Entries that overflow are infinite.
+    """
+    W = np.atleast_2d(np.asarray(W, dtype=float))
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    with np.errstate(all="ignore"):
+        P, Q = W * lo, W * hi
+        P[W == 0.0] = 0.0  # 0 times an infinite bound
+        Q[W == 0.0] = 0.0
+        zl = np.minimum(P, Q).sum(axis=1)
+        zu = np.maximum(P, Q).sum(axis=1)
+        T = np.maximum(np.abs(P), np.abs(Q)).sum(axis=1)
+        if b is not None:
+            b = np.asarray(b, dtype=float)
+            zl, zu, T = zl + b, zu + b, T + np.abs(b)
+        n = W.shape[1] + 2
+        err = gamma(n + 1) * T * (1.0 + 2.0 * gamma(n + 1)) + (n + 1) * TINY
+        zl, zu = down(zl - err), up(zu + err)
+    zl[np.isnan(zl)] = -np.inf
+    zu[np.isnan(zu)] = np.inf
+    return zl, zu
+
+
+def sum_up(terms: np.ndarray) -> float:
+    """A float ``>=`` the exact sum of nonnegative floats."""
+    terms = np.asarray(terms, dtype=float).reshape(-1)
+    if terms.size == 0:
+        return 0.0
+    total = float(terms.sum()) * (1.0 + 2.0 * gamma(terms.size + 1))
+    return float(up(total + terms.size * TINY))
+
+
+def box_bounds(box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Float bounds that contain the box ``|x - center| <= radius`` in exact arithmetic
+    (``center -+ radius`` rounded outward)."""
+    return down(box.center - box.radius), up(box.center + box.radius)
+
+
+def interval_bounds(
+    net: ReLUNetwork, box: Box
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray], list[np.ndarray]]:
+    """Rigorous interval bounds of every hidden pre-activation on the box, and the stably
+    active (``lo >= 0``) and inactive (``hi <= 0``) masks."""
+    if box.dim != net.input_dim:
+        raise ValueError(f"box has dimension {box.dim}, network input {net.input_dim}")
+    lo, hi = box_bounds(box)
+    bounds, active, inactive = [], [], []
+    for k, (W, b) in enumerate(zip(net.weights[:-1], net.biases[:-1])):
+        zl, zu = affine_range(W, lo, hi, b)
+        _check_finite(k, zl, zu)
+        bounds.append((zl, zu))
+        inactive.append(zu <= 0)
+        active.append((zl >= 0) & (zu > 0))
+        lo, hi = np.maximum(zl, 0.0), np.maximum(zu, 0.0)
+    return bounds, active, inactive
+
+
+def _check_finite(k: int, lo: np.ndarray, hi: np.ndarray, what: str = "pre-activation") -> None:
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise ValueError(
+            f"the interval bounds of the {what}s of hidden layer {k} overflow double "
+            "precision on this domain: the weights or the domain are too large for the "
+            "MIP encoding (rescale the network or use a smaller domain)"
+        )
+
+
+def _as_variable(model: LinearModel, idx, vals, c0: float, lo: float, hi: float) -> int | None:
+    """One model variable equal to the affine expression ``vals . x[idx] + c0`` (whose
+    rigorous range is ``[lo, hi]``), or None when the expression is identically 0."""
+    if idx.size == 0 and c0 == 0.0:
+        return None
+    if idx.size == 1 and vals[0] == 1.0 and c0 == 0.0:
+        return int(idx[0])
+    v = model.var(lo, hi)
+    model.row(np.append(idx, v), np.append(-vals, 1.0), c0, c0)
+    return v
+
+
+def _materialize(model: LinearModel, e: Affine, lo: np.ndarray, hi: np.ndarray) -> Affine:
+    """``e`` as one variable per row (rows identically 0 stay empty), so that multiplying it
+    by a matrix computes no float products."""
+    n = e.const.size
+    idx, rows = [], []
+    for j in range(n):
+        v = _as_variable(model, *e.row(j), lo[j], hi[j])
+        if v is not None:
+            idx.append(v)
+            rows.append(j)
+    M = np.zeros((n, len(idx)))
+    M[rows, np.arange(len(idx))] = 1.0
+    return Affine(np.array(idx, dtype=np.int64), M, np.zeros(n))
 
 
 def resolve_output_norm(output_norm: Any, m: int) -> tuple[str, int | None]:
@@ -140,13 +251,16 @@ def _output_ball(model: LinearModel, kind: str, cls: int | None, m: int) -> np.n
 
 
 def _w_interval(W_out: np.ndarray, kind: str, cls: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Interval of ``W_out^T w`` over the dual ball."""
+    """Rigorous interval of ``W_out^T w`` over the dual ball."""
     if kind == "1":
-        r = np.abs(W_out).sum(axis=0)
+        r = np.array([sum_up(col) for col in np.abs(W_out).T])
         return -r, r
     V = dual_ball_vertices(kind, cls, W_out.shape[0])
-    vals = V @ W_out
-    return vals.min(axis=0), vals.max(axis=0)
+    lo, hi = np.empty(W_out.shape[1]), np.empty(W_out.shape[1])
+    for i, col in enumerate(W_out.T):
+        a, b = affine_range(V, col, col)
+        lo[i], hi[i] = a.min(), b.max()
+    return lo, hi
 
 
 def _split(model: LinearModel, v: np.ndarray, u: int) -> np.ndarray:
@@ -178,7 +292,8 @@ def _relu_hull(model, idx, vals, c0, uj, hi_j, last) -> int | None:
 
 
 def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=False) -> None:
-    """Encode the forward pass: binaries for unstable neurons, ReLU outputs where needed."""
+    """Encode the forward pass: binaries for unstable neurons, ReLU outputs where needed.
+    Every layer's input is a selection of variables, so ``W_k`` enters the rows unchanged."""
     prev = Affine(x, np.eye(x.size), np.zeros(x.size))
     L = net.depth
     for k in range(L):
@@ -211,7 +326,7 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=Fals
                 continue
             if last:
                 # u = 1 => z >= 0 :  z >= l (1 - u);   u = 0 => z <= 0 :  z <= h u
-                model.row(np.append(idx, uj), np.append(vals, lo[j]), lo=lo[j] - c0)
+                model.row(np.append(idx, uj), np.append(vals, lo[j]), lo=down(lo[j] - c0))
                 model.row(np.append(idx, uj), np.append(vals, -hi[j]), hi=-c0)
                 continue
             a = model.var(0.0, hi[j])
@@ -220,7 +335,7 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=Fals
             model.row(
                 np.concatenate([idx, [a, uj]]),
                 np.concatenate([-vals, [1.0, -lo[j]]]),
-                hi=c0 - lo[j],
+                hi=up(c0 - lo[j]),
             )
             model.row([a, uj], [1.0, -hi[j]], hi=0.0)
             a_idx.append(a)
@@ -234,44 +349,41 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=Fals
 def _switch(
     model, y: Affine, ylo, yhi, u, active, inactive
 ) -> tuple[Affine, np.ndarray, np.ndarray]:
-    """``s = u * y`` for one layer, with the interval of ``s``."""
+    """``s = u * y`` for one layer (every output a variable), with the interval of ``s``."""
     n = ylo.size
-    new_idx, new_rows, new_vals = [], [], []
-    keep_rows = np.zeros(n, dtype=bool)
     slo = np.where(active, ylo, np.where(inactive, 0.0, np.minimum(ylo, 0.0)))
     shi = np.where(active, yhi, np.where(inactive, 0.0, np.maximum(yhi, 0.0)))
+    out_idx, out_rows = [], []
     for j in range(n):
         if inactive[j]:
             continue
-        if active[j]:
-            keep_rows[j] = True
-            continue
         idx, vals, c0 = y.row(j)
-        if idx.size == 0:  # y constant: s = c0 u
-            if c0 != 0.0:
-                new_idx.append(u[j])
-                new_rows.append(j)
-                new_vals.append(c0)
+        if active[j]:
+            s = _as_variable(model, idx, vals, c0, ylo[j], yhi[j])
+            if s is not None:
+                out_idx.append(s)
+                out_rows.append(j)
             continue
         s = model.var(slo[j], shi[j])
         lo, hi = ylo[j], yhi[j]
         # y - h (1 - u) <= s <= y - l (1 - u);   l u <= s <= h u
-        model.row(np.concatenate([idx, [s, u[j]]]), np.concatenate([-vals, [1.0, -hi]]), lo=c0 - hi)
-        model.row(np.concatenate([idx, [s, u[j]]]), np.concatenate([-vals, [1.0, -lo]]), hi=c0 - lo)
+        model.row(
+            np.concatenate([idx, [s, u[j]]]),
+            np.concatenate([-vals, [1.0, -hi]]),
+            lo=down(c0 - hi),
+        )
+        model.row(
+            np.concatenate([idx, [s, u[j]]]),
+            np.concatenate([-vals, [1.0, -lo]]),
+            hi=up(c0 - lo),
+        )
         model.row([s, u[j]], [1.0, -lo], lo=0.0)
         model.row([s, u[j]], [1.0, -hi], hi=0.0)
-        new_idx.append(s)
-        new_rows.append(j)
-        new_vals.append(1.0)
-    M_old = np.where(keep_rows[:, None], y.M, 0.0)
-    M_new = np.zeros((n, len(new_idx)))
-    M_new[new_rows, np.arange(len(new_idx))] = new_vals
-    out = Affine(
-        np.concatenate([y.idx, np.array(new_idx, dtype=np.int64)]),
-        np.hstack([M_old, M_new]),
-        np.where(keep_rows, y.const, 0.0),
-    )
-    return out, slo, shi
+        out_idx.append(s)
+        out_rows.append(j)
+    M = np.zeros((n, len(out_idx)))
+    M[out_rows, np.arange(len(out_idx))] = 1.0
+    return Affine(np.array(out_idx, dtype=np.int64), M, np.zeros(n)), slo, shi
 
 
 def _switch_hull(model, y: Affine, ylo, yhi, u, active, inactive):
@@ -301,7 +413,8 @@ def _switch_hull(model, y: Affine, ylo, yhi, u, active, inactive):
 
 
 def _objective_l1(model: LinearModel, g: Affine, glo, ghi) -> float:
-    """``max sum_i |g_i|``; returns the objective's constant offset."""
+    """``max sum_i |g_i|``; returns the objective's constant offset (a float sum: callers
+    give expressions without constants, where it is 0)."""
     offset = 0.0
     for i in range(glo.size):
         idx, vals, c0 = g.row(i)
@@ -314,7 +427,7 @@ def _objective_l1(model: LinearModel, g: Affine, glo, ghi) -> float:
         b = model.binary()
         m1, m2 = -2.0 * glo[i], 2.0 * ghi[i]
         # a <= g + m1 (1 - b);   a <= -g + m2 b
-        model.row(np.concatenate([idx, [a, b]]), np.concatenate([-vals, [1.0, m1]]), hi=c0 + m1)
+        model.row(np.concatenate([idx, [a, b]]), np.concatenate([-vals, [1.0, m1]]), hi=up(c0 + m1))
         model.row(np.concatenate([idx, [a, b]]), np.concatenate([vals, [1.0, -m2]]), hi=-c0)
         model.maximize([a], [1.0])
     return offset
@@ -332,12 +445,12 @@ def _objective_linf(model: LinearModel, g: Affine, glo, ghi) -> float:
             if hi_ <= 0:
                 continue
             beta = model.binary()
-            big = top - lo_
+            big = float(up(top - lo_))
             # m <= sign g + big (1 - beta)
             model.row(
                 np.concatenate([idx, [m, beta]]),
                 np.concatenate([-sign * vals, [1.0, big]]),
-                hi=sign * c0 + big,
+                hi=up(sign * c0 + big),
             )
             betas.append(beta)
     if betas:
@@ -359,32 +472,32 @@ def _tangent_ball(model: LinearModel, norm: str, n: int) -> np.ndarray:
     return t
 
 
-def _max_of_linear(model: LinearModel, o: Affine, olo, ohi, V: np.ndarray) -> None:
-    """``max_v v . o`` over the rows ``v`` of ``V``: one binary per candidate."""
-    cand_lo = np.minimum(V * olo, V * ohi).sum(axis=1)
-    cand_hi = np.maximum(V * olo, V * ohi).sum(axis=1)
+def _max_of_linear(model: LinearModel, o: Affine, olo, ohi, V: np.ndarray) -> float:
+    """``max_v v . o`` over the rows ``v`` of ``V``: one binary per candidate. ``o`` is a
+    selection of variables and ``V`` has entries 0 and +-1, so ``v . o`` is computed
+    exactly. Returns the rigorous upper bound of the maximum."""
+    cand_lo, cand_hi = affine_range(V, olo, ohi)
+    floor = float(cand_lo.max())
     top = float(cand_hi.max())
-    m = model.var(float(cand_lo.max()), top)
+    m = model.var(floor, top)
     model.maximize([m], [1.0])
     betas = []
     for v, lo_, hi_ in zip(V, cand_lo, cand_hi):
-        if hi_ < cand_lo.max():
+        if hi_ < floor:
             continue  # never the largest
         e = o.left_multiply(v[None, :])
         idx, vals, c0 = e.row(0)
         beta = model.binary()
-        big = top - lo_
+        big = float(up(top - lo_))
         # m <= v . o + big (1 - beta)
         model.row(
-            np.concatenate([idx, [m, beta]]), np.concatenate([-vals, [1.0, big]]), hi=c0 + big
+            np.concatenate([idx, [m, beta]]),
+            np.concatenate([-vals, [1.0, big]]),
+            hi=up(c0 + big),
         )
         betas.append(beta)
     model.row(betas, np.ones(len(betas)), 1.0, 1.0)
-
-
-def _interval(W: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mid, rad = (lo + hi) / 2, (hi - lo) / 2
-    return W @ mid - np.abs(W) @ rad, W @ mid + np.abs(W) @ rad
+    return top
 
 
 def encode_gradient_norm(
@@ -408,7 +521,8 @@ def encode_gradient_norm(
 
     ``pre_bounds`` (per hidden layer, ``(lo, hi)`` of the pre-activations) and
     ``tangent_bounds`` (per hidden layer, of the forward-mode ``W_k r_{k-1}``) replace the
-    interval bounds where tighter valid bounds are known (:func:`tighten_bounds`).
+    interval bounds where tighter valid bounds are known (:func:`tighten_bounds`); they must
+    hold in exact arithmetic.
 
     ``formulation="hull"`` (forward mode) encodes each unstable ReLU and switch by the convex
     hull of its two cases over the box of its inputs (copies ``v1 = u v`` of the inputs, as
@@ -417,6 +531,11 @@ def encode_gradient_norm(
 
     ``direction`` (forward mode) fixes ``t``: the program then maximizes the derivative along
     that one direction (used to split the L1 case into its ``2 n`` vertex directions).
+
+    Raises
+    ------
+    ValueError
+        When an interval bound overflows double precision (weights or domain too large).
     """
     if norm not in ("inf", "1"):
         raise ValueError(
@@ -429,17 +548,17 @@ def encode_gradient_norm(
         raise ValueError(f"unknown formulation {formulation!r}: use 'hull' or 'bigm'")
     hull = formulation == "hull" and mode == "forward"
     model = LinearModel()
-    bounds, active, inactive = stability(net, box)
+    bounds, active, inactive = interval_bounds(net, box)
     if pre_bounds is not None:
         bounds = [
             (np.maximum(lo, l2), np.minimum(hi, h2))
             for (lo, hi), (l2, h2) in zip(bounds, pre_bounds)
         ]
         for k, (lo, hi) in enumerate(bounds):
-            margin = STABLE_MARGIN * (1.0 + np.abs(lo) + np.abs(hi))
-            active[k] = active[k] | (lo > margin)
-            inactive[k] = inactive[k] | (hi < -margin)
-    x = np.array([model.var(lo, hi) for lo, hi in zip(box.lower, box.upper)], dtype=np.int64)
+            inactive[k] = inactive[k] | (hi <= 0)
+            active[k] = (active[k] | (lo >= 0)) & ~inactive[k]
+    xlo, xhi = box_bounds(box)
+    x = np.array([model.var(lo, hi) for lo, hi in zip(xlo, xhi)], dtype=np.int64)
     u_vars: list[np.ndarray] = []
     z_exprs: list[Affine] = []
     p_exprs: list[Affine] = []
@@ -455,53 +574,57 @@ def encode_gradient_norm(
     if mode == "forward":
         if direction is None:
             t = _tangent_ball(model, norm, net.input_dim)
-            r = Affine(t, np.eye(t.size), np.zeros(t.size))
             rlo, rhi = -np.ones(t.size), np.ones(t.size)
-        else:
-            r = Affine.constant(direction)
-            rlo = rhi = r.const
+        else:  # a fixed direction: variables fixed by their bounds
+            direction = np.asarray(direction, dtype=float)
+            fixed = np.array([model.var(d, d) for d in direction], dtype=np.int64)
+            rlo = rhi = direction
+        tv = t if direction is None else fixed
+        r = Affine(tv, np.eye(tv.size), np.zeros(tv.size))
         for k in range(net.depth):
             W = net.weights[k]
             p = r.left_multiply(W)
             if k == 0 and norm == "1" and direction is None:  # exact over the l1 ball
                 plo, phi = -np.abs(W).max(axis=1), np.abs(W).max(axis=1)
             else:
-                plo, phi = _interval(W, rlo, rhi)
+                plo, phi = affine_range(W, rlo, rhi)
             if tangent_bounds is not None and tangent_bounds[k][0] is not None:
                 plo = np.maximum(plo, tangent_bounds[k][0])
                 phi = np.minimum(phi, tangent_bounds[k][1])
+            _check_finite(k, plo, phi, "tangent")
             p_exprs.append(p)
             t_used.append((plo, phi))
             switch = _switch_hull if hull else _switch
             r, rlo, rhi = switch(model, p, plo, phi, u_vars[k], active[k], inactive[k])
-        o = r.left_multiply(W_out)
-        olo, ohi = _interval(W_out, rlo, rhi)
+        olo, ohi = affine_range(W_out, rlo, rhi)
+        _check_finite(net.depth, olo, ohi, "output tangent")
+        o = _materialize(model, r.left_multiply(W_out), olo, ohi)
         if output_norm is None:
-            idx, vals, c0 = o.left_multiply(c[None, :]).row(0)
-            model.maximize(idx, vals)
-            offset = c0
-            cap = float(np.maximum(c * olo, c * ohi).sum())
+            model.maximize(o.idx, c @ o.M)  # o.M selects: c @ o.M is c itself
+            cap = float(affine_range(c[None, :], olo, ohi)[1][0])
         elif vertices is not None:
-            _max_of_linear(model, o, olo, ohi, vertices)
-            cap = float(np.maximum(vertices * olo, vertices * ohi).sum(axis=1).max())
+            cap = _max_of_linear(model, o, olo, ohi, vertices)
         else:  # l1 norm of the outputs: sum |o_i|
             offset = _objective_l1(model, o, olo, ohi)
-            cap = float(np.maximum(np.abs(olo), np.abs(ohi)).sum())
+            cap = sum_up(np.maximum(np.abs(olo), np.abs(ohi)))
     else:
-        if output_norm is None:
-            y = Affine.constant(W_out.T @ c)
-            ylo = yhi = y.const
+        if output_norm is None:  # w = c, fixed by its bounds
+            wv = np.array([model.var(ci, ci) for ci in c], dtype=np.int64)
+            ylo, yhi = affine_range(W_out.T, c, c)
         else:
-            w = _output_ball(model, *output_norm, m_out)
-            y = Affine(w, W_out.T.copy(), np.zeros(W_out.shape[1]))
+            w = wv = _output_ball(model, *output_norm, m_out)
             ylo, yhi = _w_interval(W_out, *output_norm)
+        y = Affine(wv, W_out.T.copy(), np.zeros(W_out.shape[1]))
         for k in range(net.depth - 1, -1, -1):
+            _check_finite(k, ylo, yhi, "backward value")
             s, slo, shi = _switch(model, y, ylo, yhi, u_vars[k], active[k], inactive[k])
             y = s.left_multiply(net.weights[k].T)
-            ylo, yhi = _interval(net.weights[k].T, slo, shi)
+            ylo, yhi = affine_range(net.weights[k].T, slo, shi)
+        _check_finite(0, ylo, yhi, "gradient")
         objective = _objective_l1 if norm == "inf" else _objective_linf
         offset = objective(model, y, ylo, yhi)
-        cap = float(dual_norm(np.maximum(np.abs(ylo), np.abs(yhi)), norm))
+        mag = np.maximum(np.abs(ylo), np.abs(yhi))
+        cap = sum_up(mag) if norm == "inf" else float(mag.max(initial=0.0))
     counts = {
         "variables": model.nvars,
         "constraints": model.nrows,
@@ -518,7 +641,7 @@ def encode_gradient_norm(
         t,
         vertices,
         offset,
-        cap * (1 + 1e-12),
+        cap,
         counts,
         z_exprs,
         p_exprs,
@@ -528,7 +651,8 @@ def encode_gradient_norm(
 
 
 def _lp_range(model: LinearModel, expr: Affine, j: int) -> tuple[float, float]:
-    """Certified ``[min, max]`` of one affine expression over the model's LP relaxation."""
+    """``[min, max]`` of one affine expression over the model's LP relaxation, valid in exact
+    arithmetic (from the LP duals, whatever the solver's status)."""
     from .milp import solve_lp_certified  # local: milp imports nothing from here
 
     idx, vals, c0 = expr.row(j)
@@ -536,8 +660,8 @@ def _lp_range(model: LinearModel, expr: Affine, j: int) -> tuple[float, float]:
         return c0, c0
     top = []  # certified max of sign * expr
     for sign in (1.0, -1.0):
-        res, bound = solve_lp_certified(model.with_cost(idx, sign * vals))
-        top.append(bound + sign * c0 if res.status == "optimal" else np.inf)
+        _, bound = solve_lp_certified(model.with_cost(idx, sign * vals))
+        top.append(float(up(bound + sign * c0)) if np.isfinite(bound) else np.inf)
     return -top[1], top[0]
 
 
