@@ -10,10 +10,11 @@ import numpy as np
 from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
 from polyopt.backends.arrow_form import NotArrow
 
+from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
 from .lcep import NeuronCounts, build_lcep, stability
 from .network import ReLUNetwork
 from .result import LipschitzBound
-from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
 
 UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
 FALLBACK_SOLVERS = ("clarabel", "sdpa")
@@ -38,43 +39,6 @@ SOLVED_PREFERENCE = 1e-6
 unless that bound is smaller by more than this (relative)."""
 NO_TIME_LIMIT = ("sdpa",)
 """Fallback solvers without a time limit: skipped when the call has one."""
-FLOAT_SAFETY = 1e-12
-"""Relative inflation of closed-form bounds, covering floating-point rounding."""
-
-
-def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
-    """Product of the layers' operator norms for the input norm, times ``||W_out^T c||_*``."""
-    op = {
-        "inf": lambda W: np.abs(W).sum(axis=1).max(),
-        "1": lambda W: np.abs(W).sum(axis=0).max(),
-        "2": lambda W: np.linalg.norm(W, 2),
-    }[norm]
-    value = float(dual_norm(net.weights[-1].T @ c, norm))
-    for W in net.weights[:-1]:
-        value *= float(op(W))
-    return value * (1 + FLOAT_SAFETY)
-
-
-def gradient_intervals(net: ReLUNetwork, box: Box, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interval bounds on every generalized gradient of ``c . f`` over the box (FastLip)."""
-    _, active, inactive = stability(net, box)
-    lo = hi = net.weights[-1].T @ c
-    for k in range(net.depth - 1, -1, -1):
-        unstable = ~(active[k] | inactive[k])
-        lo = np.where(active[k], lo, np.where(unstable, np.minimum(lo, 0.0), 0.0))
-        hi = np.where(active[k], hi, np.where(unstable, np.maximum(hi, 0.0), 0.0))
-        W = net.weights[k]
-        mid, rad = (lo + hi) / 2, (hi - lo) / 2
-        center = W.T @ mid
-        radius = np.abs(W).T @ rad
-        lo, hi = center - radius, center + radius
-    return lo, hi
-
-
-def fastlip_bound(net: ReLUNetwork, box: Box, c: np.ndarray, norm: str) -> float:
-    """Dual norm of the largest-magnitude gradient in the FastLip intervals."""
-    lo, hi = gradient_intervals(net, box, c)
-    return float(dual_norm(np.maximum(np.abs(lo), np.abs(hi)), norm)) * (1 + FLOAT_SAFETY)
 
 
 def upper_bound(
@@ -165,7 +129,7 @@ def _sdp_bound(
     lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not hr2, affine_links=hr2)
     neurons = lcep.counts.as_dict()
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
-        value = float(dual_norm(lcep.constant_gradient, norm)) * (1 + FLOAT_SAFETY)
+        value = dual_norm_upper(lcep.constant_gradient, norm)
         return LipschitzBound(
             value,
             "upper",

@@ -134,7 +134,6 @@ def test_tiny_weights_do_not_round_to_a_zero_bound():
         assert fastlip_bound(net, lp.Box(*dom), np.ones(1), norm) > 0.0
 
 
-@pytest.mark.xfail(reason="upper_bound's fastlip / naive do not yet use the rigorous versions")
 @pytest.mark.parametrize("method", ["fastlip", "naive"])
 def test_tiny_weights_closed_form_methods(method):
     r = lp.upper_bound(tiny_net(), method=method, domain=([0.0], 1.0))
