@@ -42,15 +42,6 @@ def gamma(n: int) -> float:
     return n * U / (1.0 - n * U)
 
 
-def _down(x: float, mag: float, ops: int) -> float:
-    """``x`` minus a rigorous bound on the rounding of ``ops`` operations of size ``mag``."""
-    return float(x - (2.0 * gamma(ops + 2) * mag + TINY))
-
-
-def _up(x: float, mag: float, ops: int) -> float:
-    return float(x + (2.0 * gamma(ops + 2) * mag + TINY))
-
-
 class _Form:
     """One constraint as ``sum_i (sq_i x_i^2 + lin_i x_i) + const`` over columns ``cols``."""
 
@@ -74,44 +65,56 @@ def _form(poly, positions: dict[int, int], kind: str) -> _Form | None:
     nv = len(poly.variables)
     sq = np.zeros(nv)
     lin = np.zeros(nv)
-    for row, d, a in zip(codes, deg, co):
-        if d == 1:
-            lin[int(row[0])] += a
-        elif d == 2:
-            if row[0] != row[1]:
-                return None
-            sq[int(row[0])] += a
+    one = deg == 1
+    np.add.at(lin, codes[one, 0], co[one])
+    two = deg == 2
+    if two.any():
+        if np.any(codes[two, 0] != codes[two, 1]):
+            return None
+        np.add.at(sq, codes[two, 0], co[two])
     cols = np.array([positions[v.id] for v in poly.variables], dtype=np.int64)
     return _Form(cols, sq, lin, float(co[deg == 0].sum()), kind)
 
 
-def _max_term(a: float, b: float, lo: float, hi: float) -> tuple[float, float]:
-    """An upper bound of ``a x^2 + b x`` over ``[lo, hi]`` (may be inf) and its magnitude."""
-    if a < 0:
-        v = b * b / (-4.0 * a)
-        cands = [v]
-        if np.isfinite(lo) and np.isfinite(hi):
-            cands += [a * lo * lo + b * lo, a * hi * hi + b * hi]
-            xv = -b / (2.0 * a)
-            if lo <= xv <= hi:  # the vertex is inside: its value is the max
-                return _up(v, abs(v), 4), abs(v)
-            m = max(cands[1:])
-            return _up(m, abs(a * lo * lo) + abs(b * lo) + abs(a * hi * hi) + abs(b * hi), 4), abs(
-                m
-            )
-        return _up(v, abs(v), 4), abs(v)
-    # a >= 0: convex or linear, the max is at an end of the box
-    if a == 0 and b == 0:
-        return 0.0, 0.0
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        if a == 0 and b > 0 and np.isfinite(hi):
-            return _up(b * hi, abs(b * hi), 1), abs(b * hi)
-        if a == 0 and b < 0 and np.isfinite(lo):
-            return _up(b * lo, abs(b * lo), 1), abs(b * lo)
-        return np.inf, np.inf
-    vals = [a * lo * lo + b * lo, a * hi * hi + b * hi]
-    mag = abs(a * lo * lo) + abs(b * lo) + abs(a * hi * hi) + abs(b * hi)
-    return _up(max(vals), mag, 4), mag
+def _max_terms(
+    a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upper bounds of ``a_i x^2 + b_i x`` over ``[lo_i, hi_i]`` (``inf`` when unbounded),
+    rounded up, and the magnitudes of the terms they were computed from."""
+    m = a.size
+    top = np.full(m, np.inf)
+    mag = np.full(m, np.inf)
+    box = np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(all="ignore"):
+        ends_lo = a * lo * lo + b * lo
+        ends_hi = a * hi * hi + b * hi
+        end_mag = np.abs(a * lo * lo) + np.abs(b * lo) + np.abs(a * hi * hi) + np.abs(b * hi)
+        ends = np.maximum(ends_lo, ends_hi)
+        neg = a < 0
+        vert = np.where(neg, b * b / (-4.0 * np.where(neg, a, -1.0)), np.inf)
+        xv = np.where(neg, -b / (2.0 * np.where(neg, a, -1.0)), 0.0)
+        inside = neg & box & (lo <= xv) & (xv <= hi)
+        # concave: the vertex value (always valid), or the ends when the vertex is outside
+        use_v = neg & ~(box & ~inside)
+        top = np.where(use_v, vert, top)
+        mag = np.where(use_v, np.abs(vert), mag)
+        use_ends = box & ~use_v
+        top = np.where(use_ends, ends, top)
+        mag = np.where(use_ends, end_mag, mag)
+        zero = (a == 0) & (b == 0)
+        top = np.where(zero, 0.0, top)
+        mag = np.where(zero, 0.0, mag)
+        half = (a == 0) & ~box & ~zero
+        up_side = half & (b > 0) & np.isfinite(hi)
+        dn_side = half & (b < 0) & np.isfinite(lo)
+        top = np.where(up_side, b * hi, np.where(dn_side, b * lo, top))
+        mag = np.where(up_side, np.abs(b * hi), np.where(dn_side, np.abs(b * lo), mag))
+        finite = np.isfinite(top) & np.isfinite(mag)
+        top = np.where(finite, top + (2.0 * gamma(6) * mag + TINY), np.inf)
+        mag = np.where(finite, mag, np.inf)
+    top[zero] = 0.0
+    mag[zero] = 0.0
+    return top, mag
 
 
 def _exact_quadratic(a: float, b: float, c: float, x: float) -> Fraction:
@@ -211,46 +214,47 @@ def _propagate(f: _Form, sgn: float, lo: np.ndarray, hi: np.ndarray) -> bool:
     sq, lin, const = sgn * f.sq, sgn * f.lin, sgn * f.const
     cols = f.cols
     m = cols.size
-    tops = np.empty(m)
-    mags = np.empty(m)
-    for i in range(m):
-        tops[i], mags[i] = _max_term(sq[i], lin[i], lo[cols[i]], hi[cols[i]])
-    inf_count = int(np.sum(~np.isfinite(tops)))
-    finite_sum = float(np.sum(tops[np.isfinite(tops)]))
-    mag_sum = float(np.sum(mags[np.isfinite(mags)])) + abs(const)
-    changed = False
-    for k in range(m):
-        a, b = sq[k], lin[k]
-        if a > 0 or (a == 0 and b == 0):
-            continue
-        if inf_count > 1 or (inf_count == 1 and np.isfinite(tops[k])):
-            continue
-        rest = finite_sum - (tops[k] if np.isfinite(tops[k]) else 0.0)
-        # the others add at most `rest`: a x^2 + b x + C >= 0 with C an upper bound
-        C = const if m == 1 else _up(const + rest, mag_sum, m + 2)
-        j = cols[k]
-        if a < 0:
-            iv = _quadratic_interval(a, b, C)
-            if iv is None:
-                continue
-            new_lo, new_hi = iv
-        elif b > 0:  # b x >= -C
-            q = -C / b
-            new_lo, new_hi = float(np.nextafter(q, -np.inf)), np.inf
-            if _exact_ok(b, C, q):
-                new_lo = q
-        else:  # b x >= -C with b < 0: x <= -C / b
-            q = -C / b
-            new_lo, new_hi = -np.inf, float(np.nextafter(q, np.inf))
-            if _exact_ok(b, C, q):
-                new_hi = q
-        if new_lo > lo[j]:
-            lo[j] = new_lo
-            changed = True
-        if new_hi < hi[j]:
-            hi[j] = new_hi
-            changed = True
-    return changed
+    tops, mags = _max_terms(sq, lin, lo[cols], hi[cols])
+    fin = np.isfinite(tops)
+    inf_count = int(m - fin.sum())
+    if inf_count > 1:
+        return False
+    finite_sum = float(np.sum(tops[fin]))
+    mag_sum = float(np.sum(mags[fin])) + abs(const)
+    # the others add at most rest_k: a_k x^2 + b_k x + C_k >= 0 with C_k an upper bound
+    rest = finite_sum - np.where(fin, tops, 0.0)
+    ok = (sq < 0) | ((sq == 0) & (lin != 0))
+    ok &= ~fin if inf_count == 1 else np.ones(m, dtype=bool)
+    if not ok.any():
+        return False
+    if m == 1:
+        C = np.array([const])
+    else:
+        C = const + rest + (2.0 * gamma(m + 4) * mag_sum + TINY)
+    new_lo = np.full(m, -np.inf)
+    new_hi = np.full(m, np.inf)
+    with np.errstate(all="ignore"):
+        q = np.where(lin != 0, -C / np.where(lin != 0, lin, 1.0), 0.0)
+    up = ok & (sq == 0) & (lin > 0)
+    dn = ok & (sq == 0) & (lin < 0)
+    new_lo[up] = np.nextafter(q[up], -np.inf)
+    new_hi[dn] = np.nextafter(q[dn], np.inf)
+    if m == 1 and (up[0] or dn[0]) and _exact_ok(lin[0], C[0], q[0]):
+        if up[0]:
+            new_lo[0] = q[0]
+        else:
+            new_hi[0] = q[0]
+    for k in np.flatnonzero(ok & (sq < 0)):
+        iv = _quadratic_interval(float(sq[k]), float(lin[k]), float(C[k]))
+        if iv is not None:
+            new_lo[k], new_hi[k] = iv
+    new_lo[~np.isfinite(new_lo)] = -np.inf
+    new_hi[~np.isfinite(new_hi)] = np.inf
+    old_lo, old_hi = lo[cols], hi[cols]
+    moved = bool(np.any(new_lo > old_lo) or np.any(new_hi < old_hi))
+    lo[cols] = np.maximum(old_lo, new_lo)
+    hi[cols] = np.minimum(old_hi, new_hi)
+    return moved
 
 
 def _exact_ok(b: float, C: float, q: float) -> bool:
