@@ -9,8 +9,9 @@ rationals they are).
 Soundness argument
 ------------------
 The relaxation works in the variables ``z = (x - c) / s`` (``c``, ``s`` floats, so the map is
-an exact rational bijection). :func:`rigorous_box` bounds every variable in exact arithmetic,
-so every feasible ``x`` lies in a rational box, ``z`` in ``[zl, zu]``. Every generator ``q_j``
+an exact rational bijection). :meth:`polyopt.model.Problem.variable_box` bounds every
+variable in exact arithmetic (:mod:`polyopt.implied_bounds`), so every feasible ``x`` lies in
+a rational box, and ``z`` in ``[zl, zu]``. Every generator ``q_j``
 (the box factors ``(z_i - zl_i) / (zu_i - zl_i)`` and their complements, each inequality
 ``g(c + s z) / T`` with ``T`` an exact interval upper bound of it on the box, and ``1`` minus
 it) is kept as an exact polynomial with rational coefficients, nonnegative at every feasible
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -45,7 +47,6 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from .algebra import Polynomial
-from .model import Problem
 
 log = logging.getLogger("polyopt")
 
@@ -147,16 +148,20 @@ def magnitude_bound(poly: ExactPoly, radius: list[Fraction]) -> Fraction:
 
 
 def float_below(value: Fraction) -> float:
-    """The largest float ``<= value``."""
-    f = float(value)
+    """The largest float ``<= value`` (``-inf`` below the float range)."""
+    if value < -Fraction(sys.float_info.max):
+        return -math.inf
+    f = float(min(value, Fraction(sys.float_info.max)))
     while Fraction(f) > value:
         f = math.nextafter(f, -math.inf)
     return f
 
 
 def float_above(value: Fraction) -> float:
-    """The smallest float ``>= value``."""
-    f = float(value)
+    """The smallest float ``>= value`` (``inf`` above the float range)."""
+    if value > Fraction(sys.float_info.max):
+        return math.inf
+    f = float(max(value, -Fraction(sys.float_info.max)))
     while Fraction(f) < value:
         f = math.nextafter(f, math.inf)
     return f
@@ -170,115 +175,21 @@ def power_of_two_near(value: float) -> float:
 
 
 # --------------------------------------------------------------------------- the box
-def _sqrt_above(q: Fraction) -> Fraction:
-    """A float ``r >= sqrt(q)`` (as a Fraction)."""
-    r = float_above(Fraction(math.sqrt(float(q))))
-    while Fraction(r) ** 2 < q:
-        r = math.nextafter(r, math.inf)
-    return Fraction(r)
-
-
-def _no_root_beyond(coeffs: list[Fraction], m: Fraction) -> bool:
-    """True when the polynomial ``sum coeffs[j] x^j`` has no real root ``x > m``.
-
-    Descartes' rule of signs on ``p(m + t)``: no sign change means no positive root ``t``."""
-    d = len(coeffs) - 1
-    shifted = [
-        sum(coeffs[j] * math.comb(j, i) * m ** (j - i) for j in range(i, d + 1))
-        for i in range(d + 1)
-    ]
-    signs = [v > 0 for v in shifted if v != 0]
-    return all(s == signs[0] for s in signs)
-
-
-def _root_magnitude(coeffs: list[Fraction], estimate: float) -> Fraction:
-    """An exact bound on ``|x|`` over the real roots of ``sum coeffs[j] x^j`` (not all zero)."""
-    while coeffs and coeffs[-1] == 0:
-        coeffs = coeffs[:-1]
-    d = len(coeffs) - 1
-    lead = coeffs[-1]
-    cauchy = 1 + max(abs(c / lead) for c in coeffs[:-1]) if d > 0 else Fraction(0)
-    mirrored = [c * (-1) ** j for j, c in enumerate(coeffs)]  # roots of p(-x)
-    if np.isfinite(estimate):
-        pad = 1e-12
-        for _ in range(8):
-            m = Fraction(float_above(Fraction(abs(estimate)) * (1 + Fraction(pad))))
-            if m >= cauchy:
-                break
-            if _no_root_beyond(coeffs, m) and _no_root_beyond(mirrored, m):
-                return m
-            pad *= 100
-    return cauchy
-
-
-def rigorous_box(problem: Problem) -> tuple[list[Fraction | None], list[Fraction | None]]:
-    """Exact lower and upper bounds per variable (``None`` when unknown).
-
-    The same simple constraints as :meth:`polyopt.model.Problem.variable_box` (one-variable
-    linear inequalities, ``c - sum a_i x_i^2 >= 0`` with ``a_i > 0``, one-variable
-    equalities), each turned into a bound that holds in exact arithmetic."""
-    vars_ = problem.variables
-    n = len(vars_)
-    pos = {v.id: k for k, v in enumerate(vars_)}
-    lo: list[Fraction | None] = [None] * n
-    hi: list[Fraction | None] = [None] * n
-    mag: list[Fraction | None] = [None] * n
-    for c in problem.constraints:
-        p = c.poly
-        nv = len(p.variables)
-        if nv == 0 or p.degree > 2 and nv > 1:
-            continue
-        deg = p.term_degrees()
-        co = [Fraction(float(v)) for v in p.coefficients]
-        const = sum((v for v, d in zip(co, deg) if d == 0), Fraction(0))
-        cols = [pos[v.id] for v in p.variables]
-        if c.kind == "ineq" and nv == 1 and p.degree == 1:
-            a = sum((v for v, d in zip(co, deg) if d == 1), Fraction(0))
-            k = cols[0]
-            if a > 0:
-                val = -const / a
-                lo[k] = val if lo[k] is None else max(lo[k], val)
-            elif a < 0:
-                val = -const / a
-                hi[k] = val if hi[k] is None else min(hi[k], val)
-        elif c.kind == "ineq" and p.degree == 2 and const > 0:
-            codes = p.codes
-            sq = deg == 2
-            if (
-                np.all(deg[~sq] == 0)
-                and np.all(codes[sq][:, 0] == codes[sq][:, 1])
-                and all(v < 0 for v, s in zip(co, sq) if s)
-            ):
-                for row, a in zip(codes[sq], [v for v, s in zip(co, sq) if s]):
-                    k = cols[int(row[0])]
-                    r = _sqrt_above(const / -a)
-                    mag[k] = r if mag[k] is None else min(mag[k], r)
-        elif c.kind == "eq" and nv == 1:
-            k = cols[0]
-            coeffs = [Fraction(0)] * (p.degree + 1)
-            for v, d in zip(co, deg):
-                coeffs[int(d)] += v
-            if any(coeffs[1:]):
-                roots = np.roots([float(v) for v in reversed(coeffs)])
-                real = roots.size and np.all(np.abs(roots.imag) < 1e-12)
-                estimate = float(np.max(np.abs(roots.real))) if real else np.inf
-                r = _root_magnitude(coeffs, estimate)
-                mag[k] = r if mag[k] is None else min(mag[k], r)
-    for k in range(n):
-        if mag[k] is not None:
-            lo[k] = -mag[k] if lo[k] is None else max(lo[k], -mag[k])
-            hi[k] = mag[k] if hi[k] is None else min(hi[k], mag[k])
-    return lo, hi
-
-
 def centering(lo: Fraction, hi: Fraction, scale: bool) -> tuple[float, float]:
-    """Floats ``(c, s)`` with ``[lo, hi]`` inside ``[c - s, c + s]`` exactly (``s > 0``)."""
+    """Floats ``(c, s)`` with ``[lo, hi]`` inside ``[c - s, c + s]`` exactly (``s > 0``).
+
+    A box that contains the origin is only scaled (``c = 0``, ``s = max(|lo|, |hi|)``: its
+    width is at least ``s``, and a box ``[0, u]`` keeps the one-term factor ``x``); any other
+    box is centered (``c`` its midpoint, ``s`` its half-width), so that a narrow box far from
+    the origin does not make the products ill-conditioned."""
     if not scale:
         return 0.0, 1.0
-    c = float((lo + hi) / 2)
     if lo == hi:
-        return c, 1.0
-    s = float_above((hi - lo) / 2)
+        return float(lo), 1.0
+    if lo <= 0 <= hi:
+        c, s = 0.0, float_above(max(-lo, hi))
+    else:
+        c, s = float((lo + hi) / 2), float_above((hi - lo) / 2)
     fc, fs = Fraction(c), Fraction(s)
     while fc - fs > lo or fc + fs < hi:
         s = math.nextafter(s, math.inf)
@@ -359,9 +270,13 @@ def certified_lower_bound(relax, res) -> float | None:
     value = data.lower_bound(data.residual(data.objective, lam, mu))
     bound = float_below(value)
     # the caller multiplies by obj_scale (a power of two: exact unless it under- or overflows)
-    while math.isfinite(bound) and Fraction(bound * data.obj_scale) > value * Fraction(
-        data.obj_scale
-    ):
+    scale = Fraction(data.obj_scale)
+    while math.isfinite(bound):
+        product = bound * data.obj_scale
+        if not math.isfinite(product):
+            return -math.inf if product < 0 else None
+        if Fraction(product) <= value * scale:
+            break
         bound = math.nextafter(bound, -math.inf)
     return bound
 

@@ -1,9 +1,10 @@
 """The LP hierarchy of Krivine-Stengle / Handelman type (as in LipOpt).
 
-Every variable needs bounds implied by the constraints; :func:`polyopt.lp_certificate.
-rigorous_box` makes them exact. The relaxation works in the centered variables
-``z_i = (x_i - c_i) / s_i`` (floats ``c_i``, ``s_i`` with the box inside ``z in [-1, 1]``), so
-that narrow or offset boxes keep every coefficient of order one. The generators, all in
+Every variable needs bounds implied by the constraints (:meth:`polyopt.model.Problem.
+variable_box`, valid in exact arithmetic). The relaxation works in the variables
+``z_i = (x_i - c_i) / s_i`` (floats ``c_i``, ``s_i`` with the box inside ``z in [-1, 1]``; a box
+that does not contain the origin is centered, see :func:`polyopt.lp_certificate.centering`),
+so that narrow or offset boxes keep every coefficient of order one. The generators, all in
 ``[0, 1]`` on the feasible set, are ``h_i = (z_i - zl_i) / (zu_i - zl_i)`` for each box
 ``[zl_i, zu_i]`` and ``h = g / T`` for each other inequality ``g >= 0`` (``T`` an exact
 interval upper bound of ``g`` on the box), with their complements ``1 - h``. The degree-``k``
@@ -35,29 +36,12 @@ from ..lp_certificate import (
     exact_polynomial,
     interval_bounds,
     power_of_two_near,
-    rigorous_box,
 )
 from ..model import Problem
 from ..monomials import basis_codes, code_products
 from ..structure import build_structure
 from .assemble import EqualityFamily, ScaledProblem, Term
 from .dense import finish
-
-
-def interval_upper(term: Term, lo: np.ndarray, hi: np.ndarray) -> float:
-    """An upper bound of the coded polynomial on the box ``[lo, hi]`` (interval arithmetic
-    in floats, not rounded outward)."""
-    n = term.nvars
-    lo_s = np.concatenate([lo, [1.0]])
-    hi_s = np.concatenate([hi, [1.0]])
-    total = 0.0
-    for row, c in zip(term.codes, term.coeffs):
-        a, b = 1.0, 1.0
-        for v in row[row != n]:
-            cands = (a * lo_s[v], a * hi_s[v], b * lo_s[v], b * hi_s[v])
-            a, b = min(cands), max(cands)
-        total += c * b if c > 0 else c * a
-    return float(total)
 
 
 def _product(a: Term, b: Term, width: int) -> Term:
@@ -116,8 +100,8 @@ def lp_relaxation(
     max_products
         Refuse to build more products than this.
     scale
-        Center and scale every variable to ``[-1, 1]`` (recommended); ``False`` keeps the
-        original variables.
+        Scale every variable into ``[-1, 1]``, centering boxes away from the origin
+        (recommended); ``False`` keeps the original variables.
 
     Returns
     -------
@@ -145,10 +129,9 @@ def lp_relaxation(
                 raise ValueError(f"degree {k} is below the degree of {kind} {e} ({h.degree})")
     vars_ = problem.variables
     n = len(vars_)
-    elo, ehi = rigorous_box(problem)
+    elo = [Fraction(float(v)) for v in lo]
+    ehi = [Fraction(float(v)) for v in hi]
     for i in range(n):
-        if elo[i] is None or ehi[i] is None:
-            raise ValueError(f"no exact bounds for variable {vars_[i].name}")
         if elo[i] > ehi[i]:
             raise ValueError(f"variable {vars_[i].name} has an empty box")
     cs = [centering(elo[i], ehi[i], scale) for i in range(n)]
