@@ -158,7 +158,7 @@ def narrow_pop(draw):
     centers = [draw(st.floats(-1e4, 1e4, allow_nan=False)) for _ in range(n)]
     widths = [10.0 ** draw(st.floats(-4, 3)) for _ in range(n)]
     x = po.variables("x", n)
-    coef = st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
+    coef = st.builds(lambda m, neg: -m if neg else m, st.floats(1e-3, 3), st.booleans())
     f = po.Polynomial.constant(draw(coef))
     for _ in range(draw(st.integers(1, 6))):
         exps = [0] * n
