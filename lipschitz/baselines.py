@@ -132,9 +132,9 @@ def naive_bound(net: ReLUNetwork, c: np.ndarray, norm: str) -> float:
 
     ``W_out^T c`` gets its rounding error (relative to ``|W_out|^T |c|``, so cancellation in
     ``f_i - f_r`` is covered); the operator norms (sums of magnitudes, or the spectral norm
-    with the backward error of the SVD) are inflated by their rounding errors; the product is
-    formed in base-2 exponent and mantissa so that it neither underflows nor overflows before
-    the final result, which is rounded up.
+    bounded through a verified eigenvalue test) are inflated by their rounding errors; the
+    product is formed in base-2 exponent and mantissa so that it neither underflows nor
+    overflows before the final result, which is rounded up.
     """
     w, w_err = _output_row(net, c)
     mant, expo = _op_product(net, norm)
@@ -152,6 +152,22 @@ def _output_row(net: ReLUNetwork, c: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return w, dot_error(np.abs(net.weights[-1]).T @ np.abs(c), n_out)
 
 
+def _spectral_norm_upper(V: np.ndarray) -> float:
+    """``||V||_2`` bounded above in exact arithmetic: ``lambda_max`` of the computed Gram
+    matrix from a shift that passes Rump's Cholesky test (:mod:`polyopt.certificate`), plus
+    the Gram matrix's rounding error (its entrywise bound summed: above the spectral norm)."""
+    from polyopt.certificate import psd_lower_bounds
+
+    tall = V.shape[0] >= V.shape[1]
+    G = V.T @ V if tall else V @ V.T
+    absV = np.abs(V)
+    mag = absV.T @ absV if tall else absV @ absV.T
+    err = float(np.sum(dot_error(mag, max(V.shape))))
+    lam = -float(psd_lower_bounds([-G])[0])
+    val = float(np.sqrt(round_up(max(lam, 0.0) + err * (1 + gamma(G.size)))))
+    return float(round_up(val * (1.0 + 4.0 * gamma(2))))
+
+
 def _op_product(net: ReLUNetwork, norm: str) -> tuple[float, int]:
     """An upper bound ``mant * 2**expo`` on the product of the hidden layers' operator norms
     for the input norm ``norm``."""
@@ -164,7 +180,7 @@ def _op_product(net: ReLUNetwork, norm: str) -> tuple[float, int]:
         elif norm == "1":
             op = np.abs(V).sum(axis=0).max()
         else:
-            op = np.linalg.norm(V, 2) if np.any(V) else 0.0
+            op = _spectral_norm_upper(V) if np.any(V) else 0.0
         op = op * (1.0 + 16.0 * gamma(sum(W.shape) + 8)) + W.size * 2.0**-1000
         m, ex = np.frexp(op * mant)
         mant, expo = float(round_up(m * (1.0 + 4.0 * gamma(2)))), expo + e + int(ex)
