@@ -186,15 +186,9 @@ def centering(lo: Fraction, hi: Fraction, scale: bool) -> tuple[float, float]:
         return 0.0, 1.0
     if lo == hi:
         return float(lo), 1.0
-    if lo <= 0 <= hi:
-        c, s = 0.0, float_above(max(-lo, hi))
-    else:
-        c, s = float((lo + hi) / 2), float_above((hi - lo) / 2)
-    fc, fs = Fraction(c), Fraction(s)
-    while fc - fs > lo or fc + fs < hi:
-        s = math.nextafter(s, math.inf)
-        fs = Fraction(s)
-    return c, s
+    c = 0.0 if lo <= 0 <= hi else float((lo + hi) / 2)
+    fc = Fraction(c)
+    return c, float_above(max(fc - lo, hi - fc))
 
 
 # --------------------------------------------------------------------------- certificates
