@@ -16,7 +16,8 @@ a rational box, and ``z`` in ``[zl, zu]``. Every generator ``q_j``
 ``g(c + s z) / T`` with ``T`` an exact interval upper bound of it on the box, and ``1`` minus
 it) is kept as an exact polynomial with rational coefficients, nonnegative at every feasible
 point by construction; every equality ``h(c + s z)`` (times a power of two) and every implied
-equality vanishes at every feasible point. Let ``P_k`` be the exact product polynomials behind
+equality (a fixed variable, or an inequality ``g >= 0`` whose exact upper bound on the box is
+``<= 0``) vanishes at every feasible point. Let ``P_k`` be the exact product polynomials behind
 the LP's rows ``k`` and ``E_e = m_e h_e`` the exact equality-row polynomials. From the
 solver's multipliers, ``lambda = max(z, 0)`` and ``mu`` (floats, so rationals), the residual
 
@@ -25,7 +26,9 @@ solver's multipliers, ``lambda = max(z, 0)`` and ``mu`` (floats, so rationals), 
 (``F`` the objective of the minimization in ``z``, divided by a power of two) is computed
 exactly. At a feasible point ``F(z) = sum lambda_k P_k(z) + 0 + R(z) >= R(z) >= R_0 -
 sum_{alpha != 0} |R_alpha| max_box |z^alpha|``, and this rational number, rounded down to a
-float, is the certified bound. Nothing in the argument depends on how the rows were rounded,
+float, is the certified bound (and stays below it when the caller multiplies it by that
+power of two to return to the problem's units). The float LP only supplies the multipliers:
+nothing in the argument depends on how the rows were rounded,
 on the LP solver's accuracy or on its tolerances: a poor solve only gives a poorer bound.
 
 Infeasibility is certified the same way: a Farkas multiplier ``(lambda >= 0, mu)`` with
