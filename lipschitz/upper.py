@@ -90,7 +90,7 @@ def upper_bound(
     if method == "hr" and (
         isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order not in (1, 2)
     ):
-        raise ValueError(f"HR order must be 1 or 2 (an integer), got {order!r}")
+        raise ValueError(f"HR order must be 1 or 2, got {order!r} (an integer is needed)")
     order = int(order)
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")

@@ -43,7 +43,8 @@ class Result:
     (``certified`` is True, ``sound_bound == bound``). Otherwise it is the solver's dual value
     (``certified`` False, ``sound_bound`` None), valid up to the solver's tolerance.
     ``dual_value`` always holds the uncorrected solver value.
-    Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max); unbounded ones
+    Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max) (the LP hierarchy
+    only with a verified Farkas certificate, else ``nan``); unbounded ones
     ``-inf`` / ``+inf``; failed solves, and solves stopped by a limit without a certified
     bound, ``nan``.
     """
@@ -96,9 +97,14 @@ class Result:
 
     @property
     def moment_vector(self) -> np.ndarray | None:
-        """Moment values (first entry: the monomial 1), in the original variables."""
+        """Moment values (first entry: the monomial 1), in the original variables (None when
+        there are none, or when the relaxation's variables are shifted: an LP relaxation of a
+        box away from the origin works in ``(x - center) / scale``)."""
         ys = self._scaled_y()
         if ys is None:
+            return None
+        center = self.relax.info.get("center")
+        if center is not None and np.any(np.asarray(center) != 0):
             return None
         scale = np.concatenate([self.relax.var_scale, [1.0]])
         factor = np.prod(scale[self.relax.moments], axis=1)
