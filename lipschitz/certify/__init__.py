@@ -1,0 +1,1 @@
+"""Robustness certification: pairwise Lipschitz matrices, the certification criterion, attacks."""
