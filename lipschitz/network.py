@@ -208,6 +208,34 @@ class ReLUNetwork:
         sizes = (self.input_dim, *self.hidden_sizes, self.output_dim)
         return f"ReLUNetwork({' -> '.join(map(str, sizes))})"
 
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of the weights and biases, stable across processes and platforms.
+
+        The digest covers the number of layers and, per layer, the shapes and the float64
+        little-endian bytes (C order) of the weight matrix and the bias vector; ``-0.0`` is
+        hashed as ``0.0``. Two networks have the same hash exactly when they compute with the
+        same numbers.
+
+        Raises
+        ------
+        ValueError
+            When the weights or biases are no longer finite and consistent (see
+            :meth:`check`).
+        """
+        import hashlib
+
+        self.check()
+        h = hashlib.sha256(b"lipschitz.ReLUNetwork/v1")
+        h.update(len(self.weights).to_bytes(8, "little"))
+        for W, b in zip(self.weights, self.biases):
+            for arr in (W, b):
+                a = np.ascontiguousarray(np.asarray(arr, dtype="<f8") + 0.0, dtype="<f8")
+                h.update(len(a.shape).to_bytes(8, "little"))
+                for n in a.shape:
+                    h.update(int(n).to_bytes(8, "little"))
+                h.update(a.tobytes(order="C"))
+        return h.hexdigest()
+
     def _batch(self, x: Any) -> tuple[np.ndarray, bool]:
         X = np.asarray(x, dtype=float)
         single = X.ndim == 1
