@@ -318,7 +318,8 @@ class ReLUNetwork:
 def affine_enclosure(
     W: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Outward-rounded bounds of ``W x + b`` over the box ``lo <= x <= hi`` (exact arithmetic).
+    """Outward-rounded bounds of ``W x + b`` over the box ``lo <= x <= hi`` (exact arithmetic);
+    ``lo`` and ``hi`` may also hold a batch of boxes as rows.
 
     Midpoint-radius form: ``c = W mid + b`` and ``r = |W| rad`` are computed in floating point,
     then widened by the rounding error of the midpoint and of both products (relative to the
@@ -336,9 +337,10 @@ def affine_enclosure(
         # any float mid will do: the radius is rounded up so that [lo, hi] lies in mid +- rad
         rad = round_up(np.maximum(hi - mid, mid - lo))
         absW = np.abs(W)
-        c = W @ mid + b
-        mag = absW @ np.abs(mid) + np.abs(b)
-        r = absW @ rad
+        # row vectors, so that a batch of boxes (rows of lo, hi) works as well as one box
+        c = mid @ W.T + b
+        mag = np.abs(mid) @ absW.T + np.abs(b)
+        r = rad @ absW.T
         err = dot_error(mag, n + 1) + dot_error(r, n) + r
         zl, zu = round_down(c - err), round_up(c + err)
     if not (np.all(np.isfinite(zl)) and np.all(np.isfinite(zu))):

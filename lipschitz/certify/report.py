@@ -1,0 +1,559 @@
+"""Certify inputs with Lipschitz bounds: one matrix of pairwise bounds for a whole box of
+inputs, local bounds for the inputs it leaves open, and an attack that brackets the rest.
+
+An input ``x0`` with label ``r`` (its predicted class must be ``r``) is certified for ``eps``
+when every ``x`` with ``||x - x0|| <= eps`` (intersected with ``valid_range``) lies in the
+domain of a bound ``L[i, r]`` on the Lipschitz constant of ``f_i - f_r`` and
+
+    f_i(x0) - f_r(x0) + eps * L[i, r] < 0      for every i != r
+
+(scalar output, the binary case of Chen et al. 2020, section 5.2: class 1 when ``f > 0``,
+certified when ``|f(x0)| > eps * L``). The segment from ``x0`` to ``x`` stays in the ball,
+hence in the domain, so ``f_i(x) - f_r(x) <= f_i(x0) - f_r(x0) + L ||x - x0||``. The left side
+is evaluated with outward rounding (:func:`lipschitz.certify.local.logit_enclosure`) and only
+sound bounds are used, so a certificate holds in exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..network import ReLUNetwork, round_up
+from ..spec import Box, resolve_domain, resolve_norm
+from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
+
+STATUSES = ("certified", "attacked", "unknown")
+LOCAL_METHODS = ("fastlip", "none")
+PAPER_DOMAIN = {"multiclass": (0.0, 2.0), "binary": (0.0, 3.0)}
+"""The boxes of Chen et al. 2020, section 5.2: center 0, radius 2 for SDP-NN (Table 4),
+radius 3 for the binary classifier (Table 3)."""
+
+
+@dataclass
+class Certification:
+    """The outcome of :func:`certify`, per input and per ``eps``.
+
+    Attributes
+    ----------
+    eps
+        The radii, shape ``(k,)``.
+    status
+        ``(n, k)``: ``"certified"``, ``"attacked"`` (an adversarial example was found and
+        checked by a forward pass; misclassified inputs count here) or ``"unknown"``.
+    stage
+        ``(n, k)``: what decided it: ``"matrix"``, ``"local-fastlip"``, ``"attack"``,
+        ``"misclassified"``, or ``""`` (undecided).
+    margin
+        ``(n, k)``: the matrix criterion's left side, maximized over ``i != r`` (an upper
+        bound: negative means certified by the matrix); ``nan`` for misclassified inputs.
+    labels, predicted
+        ``(n,)`` true (or, without labels, predicted) and predicted classes.
+    bound
+        The Lipschitz bounds used: a :class:`~lipschitz.certify.matrix.LipschitzMatrix`, or a
+        float for a scalar-output network.
+    """
+
+    eps: np.ndarray
+    status: np.ndarray
+    stage: np.ndarray
+    margin: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    norm: str
+    domain: Box
+    valid_range: tuple[np.ndarray, np.ndarray] | None
+    method: str
+    bound: Any
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    adversarial: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.status.shape[0])
+
+    def _pct(self, what: str) -> np.ndarray:
+        if self.n == 0:
+            return np.zeros(self.eps.size)
+        return 100.0 * (self.status == what).sum(axis=0) / self.n
+
+    @property
+    def certified_pct(self) -> np.ndarray:
+        """Certified share per ``eps``, in percent (a lower bound on robust accuracy)."""
+        return self._pct("certified")
+
+    @property
+    def attacked_pct(self) -> np.ndarray:
+        """Attacked share per ``eps`` (misclassified included), in percent: a lower bound on
+        the robust error, whose upper bound is ``100 - certified_pct``."""
+        return self._pct("attacked")
+
+    @property
+    def unknown_pct(self) -> np.ndarray:
+        return self._pct("unknown")
+
+    @property
+    def clean_accuracy(self) -> float:
+        """Share of the inputs whose predicted class is the label, in percent."""
+        return 100.0 * float(np.mean(self.predicted == self.labels)) if self.n else 0.0
+
+    def summary(self) -> str:
+        """A table per ``eps``: certified, attacked, unknown shares and deciding stages."""
+        lines = [
+            f"{self.n} inputs, {self.norm} norm, method {self.method}, clean accuracy "
+            f"{self.clean_accuracy:.2f} %, {self.seconds:.1f} s",
+            f"{'eps':>8} {'certified':>10} {'attacked':>9} {'unknown':>8}   stages",
+        ]
+        for k, e in enumerate(self.eps):
+            stages, counts = np.unique(self.stage[:, k][self.stage[:, k] != ""], return_counts=True)
+            st = ", ".join(f"{s} {c}" for s, c in zip(stages, counts))
+            lines.append(
+                f"{e:8.4g} {self.certified_pct[k]:9.2f}% {self.attacked_pct[k]:8.2f}% "
+                f"{self.unknown_pct[k]:7.2f}%   {st}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Certification(n={self.n}, eps={list(np.round(self.eps, 6))})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The per-eps figures as plain JSON-ready values."""
+        return {
+            "n": self.n,
+            "eps": [float(e) for e in self.eps],
+            "certified_pct": [float(v) for v in self.certified_pct],
+            "attacked_pct": [float(v) for v in self.attacked_pct],
+            "unknown_pct": [float(v) for v in self.unknown_pct],
+            "clean_accuracy": self.clean_accuracy,
+            "norm": self.norm,
+            "method": self.method,
+            "seconds": self.seconds,
+            "stage_seconds": dict(self.stage_seconds),
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per input: index, label, predicted, and per eps its status, deciding
+        stage and margin."""
+        out = []
+        for j in range(self.n):
+            per = []
+            for k, e in enumerate(self.eps):
+                m = self.margin[j, k]
+                per.append(
+                    {
+                        "eps": float(e),
+                        "status": str(self.status[j, k]),
+                        "stage": str(self.stage[j, k]),
+                        "margin": None if not np.isfinite(m) else float(m),
+                    }
+                )
+            out.append(
+                {
+                    "index": j,
+                    "label": int(self.labels[j]),
+                    "predicted": int(self.predicted[j]),
+                    "results": per,
+                }
+            )
+        return out
+
+    def to_json(self, path: str | os.PathLike[str]) -> None:
+        """Write the summary and every input's record to a JSON file."""
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump({"summary": self.as_dict(), "inputs": self.records()}, fh)
+
+
+# ---------------------------------------------------------------------- validation
+def _inputs(net: ReLUNetwork, inputs: Any) -> np.ndarray:
+    X = np.asarray(inputs, dtype=float)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if X.ndim != 2 or X.shape[1] != net.input_dim:
+        raise ValueError(
+            f"inputs must have shape (n, {net.input_dim}) for this network, got {np.shape(inputs)}"
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueError("inputs contain NaN or infinite values")
+    return X
+
+
+def _eps(eps: Any) -> np.ndarray:
+    e = np.atleast_1d(np.asarray(eps, dtype=float)).reshape(-1)
+    if e.size == 0:
+        raise ValueError("give at least one eps")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError(f"eps must be finite and > 0, got {e.tolist()}")
+    return e
+
+
+def _valid_range(valid_range: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if valid_range is None:
+        return None
+    try:
+        lo, hi = valid_range
+    except (TypeError, ValueError):
+        raise ValueError("valid_range must be a pair (lo, hi)") from None
+    d = X.shape[1]
+    lo = np.broadcast_to(np.asarray(lo, dtype=float), (d,)).copy()
+    hi = np.broadcast_to(np.asarray(hi, dtype=float), (d,)).copy()
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(lo >= hi):
+        raise ValueError("valid_range needs finite lo < hi")
+    bad = np.flatnonzero(np.any((X < lo) | (X > hi), axis=1))
+    if bad.size:
+        raise ValueError(f"{bad.size} input(s) lie outside valid_range (first: index {bad[0]})")
+    return lo, hi
+
+
+def _labels(labels: Any, predicted: np.ndarray, classes: int) -> np.ndarray:
+    if labels is None:
+        return predicted.copy()
+    y = np.asarray(labels)
+    if y.shape != predicted.shape:
+        raise ValueError(f"labels must have shape {predicted.shape}, got {y.shape}")
+    if not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ValueError("labels must be integers")
+    y = y.astype(np.int64)
+    if np.any((y < 0) | (y >= classes)):
+        raise ValueError(f"labels must lie in [0, {classes})")
+    return y
+
+
+def tight_domain(
+    X: np.ndarray, eps: float, valid_range: tuple[np.ndarray, np.ndarray] | None
+) -> Box:
+    """The smallest box containing every input's ball of radius ``eps`` (clipped to
+    ``valid_range``), rounded outward."""
+    lo, hi = ball_boxes(X, eps, valid_range)
+    lo, hi = lo.min(axis=0), hi.max(axis=0)
+    center = lo / 2 + hi / 2
+    radius = round_up(np.maximum(hi - center, center - lo))
+    radius = np.maximum(radius, np.finfo(float).tiny)
+    return Box(center, radius)
+
+
+def _domain(domain: Any, X, eps_max, valid_range, net: ReLUNetwork) -> Box:
+    if domain is None or (isinstance(domain, str) and domain == "tight"):
+        return tight_domain(X, eps_max, valid_range)
+    if isinstance(domain, str) and domain == "paper":
+        c, r = PAPER_DOMAIN["binary" if net.output_dim == 1 else "multiclass"]
+        return Box(np.full(net.input_dim, c), r)
+    return resolve_domain(domain, net.input_dim)
+
+
+def _contained(box: Box, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row: is ``[lo, hi]`` inside the box (exact comparison of outward-rounded ends)."""
+    return np.all((lo >= box.lower) & (hi <= box.upper), axis=1)
+
+
+# ---------------------------------------------------------------------- the certifier
+def certify(
+    net: ReLUNetwork,
+    inputs: Any,
+    labels: Any = None,
+    eps: Any = 0.1,
+    norm: Any = "inf",
+    domain: Any = None,
+    valid_range: Any = None,
+    matrix: Any = None,
+    method: str = "shor",
+    order: int | None = None,
+    local: str = "fastlip",
+    attack: bool = True,
+    executor: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    attack_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Certification:
+    """Certify the robustness of ``inputs`` with Lipschitz bounds.
+
+    Parameters
+    ----------
+    net
+        The classifier (several outputs: class ``argmax f``; one output: class 1 when
+        ``f > 0``, else 0).
+    inputs, labels
+        ``(n, d)`` inputs and their labels (None: the predicted classes; misclassified inputs
+        are never certified).
+    eps
+        One radius or several (each input is decided per radius).
+    norm
+        The perturbation norm, ``"inf"``, ``"1"`` or ``"2"``.
+    domain
+        Where the pairwise bounds hold: ``None`` / ``"tight"`` (the smallest box containing
+        every ball at the largest eps, clipped to ``valid_range``), ``"paper"`` (center 0,
+        radius 2 for multi-class networks, 3 for scalar outputs, as in Chen et al. 2020), a
+        :class:`~lipschitz.Box` or ``(center, radius)``. Every ball must lie inside it.
+    valid_range
+        ``(lo, hi)`` bounds of valid inputs (``(0, 1)`` for images): perturbations outside
+        are not considered.
+    matrix
+        A precomputed :class:`~lipschitz.certify.matrix.LipschitzMatrix` (checked against the
+        network, the norm and the balls); for a scalar-output network a precomputed sound
+        bound (float) is accepted. Otherwise it is computed with ``method`` / ``order``.
+    method, order, options
+        The upper-bound method of the pairwise matrix (see
+        :func:`lipschitz.pairwise_bounds`), and options passed to it.
+    local
+        ``"fastlip"`` (default): inputs the matrix leaves open get FastLip bounds of
+        ``f_i - f_r`` on their own ball (neurons stable there drop out); ``"none"``.
+    attack
+        Run PGD (:func:`lipschitz.attack`) on the inputs still open, so that the report
+        brackets the robust error.
+    executor, cache_dir, progress
+        For the matrix (see :func:`lipschitz.pairwise_bounds`); the attack runs in chunks
+        on ``executor`` too.
+    attack_options
+        Passed to :func:`lipschitz.attack` (``steps``, ``restarts``, ``seed``...).
+    """
+    t0 = time.perf_counter()
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    net.check()
+    if local not in LOCAL_METHODS:
+        raise ValueError(f"unknown local method {local!r}; choose one of {LOCAL_METHODS}")
+    X = _inputs(net, inputs)
+    eps_v = _eps(eps)
+    norm = resolve_norm(norm)
+    vr = _valid_range(valid_range, X)
+    n, m = X.shape[0], net.output_dim
+    scalar = m == 1
+    f_lo, f_hi = logit_enclosure(net, X)
+    logits = net.forward(X).reshape(n, m)
+    if scalar:
+        predicted = (logits[:, 0] > 0).astype(np.int64)
+    else:
+        predicted = np.argmax(logits, axis=1).astype(np.int64)
+    y = _labels(labels, predicted, 2 if scalar else m)
+    stage_seconds: dict[str, float] = {}
+
+    # the bounds and their domain
+    t = time.perf_counter()
+    box, bound = _bounds(
+        net,
+        X,
+        eps_v,
+        norm,
+        domain,
+        vr,
+        matrix,
+        method,
+        order,
+        executor,
+        cache_dir,
+        progress,
+        options,
+    )
+    stage_seconds["bounds"] = time.perf_counter() - t
+
+    k = eps_v.size
+    status = np.full((n, k), "unknown", dtype="<U9")
+    stage = np.full((n, k), "", dtype="<U16")
+    margin = np.full((n, k), np.nan)
+    wrong = predicted != y
+    status[wrong] = "attacked"
+    stage[wrong] = "misclassified"
+    adversarial: dict[tuple[int, int], np.ndarray] = {}
+
+    t = time.perf_counter()
+    for j, e in enumerate(eps_v):
+        lo, hi = ball_boxes(X, e, vr)
+        inside = _contained(box, lo, hi)
+        if np.any(~inside & ~wrong):
+            bad = np.flatnonzero(~inside & ~wrong)
+            raise ValueError(
+                f"{bad.size} input ball(s) of radius {e:g} are not inside the bounds' domain "
+                f"(first: input {bad[0]}); use domain='tight' or a larger box"
+            )
+        mj = _matrix_margin(f_lo, f_hi, y, bound, e, scalar)
+        mj[wrong] = np.nan
+        margin[:, j] = mj
+        ok = (mj < 0) & ~wrong
+        status[ok, j] = "certified"
+        stage[ok, j] = "matrix"
+    stage_seconds["matrix"] = time.perf_counter() - t
+
+    if local == "fastlip":
+        t = time.perf_counter()
+        for j, e in enumerate(eps_v):
+            open_ = np.flatnonzero(status[:, j] == "unknown")
+            if open_.size == 0:
+                continue
+            ok = _local_fastlip(net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, norm)
+            status[open_[ok], j] = "certified"
+            stage[open_[ok], j] = "local-fastlip"
+        stage_seconds["local-fastlip"] = time.perf_counter() - t
+
+    if attack:
+        from .attack import attack as run_attack
+
+        t = time.perf_counter()
+        opts = dict(attack_options or {})
+        for j, e in enumerate(eps_v):
+            open_ = np.flatnonzero(status[:, j] == "unknown")
+            if open_.size == 0:
+                continue
+            found, x_adv = _attack_chunks(
+                run_attack, net, X[open_], y[open_], e, norm, vr, opts, executor
+            )
+            for idx, hit, xa in zip(open_, found, x_adv):
+                if hit:
+                    status[idx, j] = "attacked"
+                    stage[idx, j] = "attack"
+                    adversarial[(int(idx), j)] = xa
+        stage_seconds["attack"] = time.perf_counter() - t
+
+    return Certification(
+        eps=eps_v,
+        status=status,
+        stage=stage,
+        margin=margin,
+        labels=y,
+        predicted=predicted,
+        norm=norm,
+        domain=box,
+        valid_range=vr,
+        method=method if matrix is None else getattr(matrix, "method", "given"),
+        bound=bound,
+        seconds=time.perf_counter() - t0,
+        stage_seconds=stage_seconds,
+        adversarial=adversarial,
+    )
+
+
+def _bounds(
+    net,
+    X,
+    eps_v,
+    norm,
+    domain,
+    vr,
+    matrix,
+    method,
+    order,
+    executor,
+    cache_dir,
+    progress,
+    options,
+):
+    """The domain and the sound bounds on it (a matrix, or a float for scalar outputs)."""
+    from ..upper import upper_bound
+
+    scalar = net.output_dim == 1
+    if matrix is not None:
+        if scalar and isinstance(matrix, (int, float, np.floating)):
+            if not (np.isfinite(matrix) and matrix >= 0):
+                raise ValueError(f"a scalar bound must be finite and >= 0, got {matrix!r}")
+            if domain is None:
+                raise ValueError("give the domain on which the scalar bound holds")
+            return _domain(domain, X, eps_v.max(), vr, net), float(matrix)
+        if not hasattr(matrix, "check"):
+            raise TypeError("matrix must be a LipschitzMatrix (lipschitz.pairwise_bounds)")
+        matrix.check(net)
+        if matrix.norm != norm:
+            raise ValueError(f"the matrix holds for the {matrix.norm} norm, not {norm}")
+        if domain is not None and not isinstance(domain, str):
+            box = resolve_domain(domain, net.input_dim)
+            if not (
+                np.array_equal(box.center, matrix.domain.center)
+                and np.array_equal(box.radius, matrix.domain.radius)
+            ):
+                raise ValueError("domain differs from the matrix's domain: give one of them")
+        return matrix.domain, matrix
+    box = _domain(domain, X, eps_v.max(), vr, net)
+    if scalar:
+        kw = {"order": order} if order is not None else {}
+        b = upper_bound(net, method=method, norm=norm, domain=box, **kw, **options)
+        if not (b.sound and np.isfinite(b.value)):
+            raise RuntimeError(
+                f"the {method} bound on the domain is not sound (status {b.status}): nothing "
+                "can be certified with it"
+            )
+        return box, float(b.value)
+    from .matrix import pairwise_bounds
+
+    mat = pairwise_bounds(
+        net,
+        box,
+        method=method,
+        norm=norm,
+        order=order,
+        executor=executor,
+        cache_dir=cache_dir,
+        progress=progress,
+        **options,
+    )
+    return box, mat
+
+
+def _sound_matrix(mat) -> np.ndarray:
+    """The matrix's entries, ``inf`` where an entry is missing or not sound."""
+    L = np.array(mat.L, dtype=float)
+    ok = np.asarray(mat.sound, dtype=bool) & np.isfinite(L)
+    L = np.where(ok, L, np.inf)
+    np.fill_diagonal(L, 0.0)
+    return L
+
+
+def _matrix_margin(f_lo, f_hi, y, bound, eps, scalar) -> np.ndarray:
+    """Upper bounds of ``max_{i != r} f_i(x0) - f_r(x0) + eps L[i, r]`` (scalar: of
+    ``-|f(x0)| + eps L`` on the side of the label), with outward rounding."""
+    n = f_lo.shape[0]
+    if scalar:
+        reach = float(round_up(eps * bound))
+        # class 1: need f - eps L > 0, i.e. -f + eps L < 0; class 0: f + eps L < 0
+        side = np.where(y == 1, round_up(-f_lo[:, 0] + reach), round_up(f_hi[:, 0] + reach))
+        return np.asarray(side, dtype=float)
+    L = _sound_matrix(bound)
+    rows = np.arange(n)
+    diff = round_up(f_hi - f_lo[rows, y][:, None])  # f_i - f_r, rounded up
+    reach = round_up(eps * L[:, y].T)  # (n, m): eps L[i, r]
+    with np.errstate(invalid="ignore"):
+        total = round_up(diff + reach)
+    total[rows, y] = -np.inf
+    return total.max(axis=1)
+
+
+def _local_fastlip(net, X, y, f_lo, f_hi, eps, vr, norm) -> np.ndarray:
+    """Which inputs FastLip certifies on their own ball (a bool per input)."""
+    lo, hi = ball_boxes(X, eps, vr)
+    ok = np.zeros(X.shape[0], dtype=bool)
+    m = net.output_dim
+    if m == 1:
+        Ls = local_bounds(net, lo, hi, [np.ones(1)], norm)[:, 0]
+        reach = round_up(eps * Ls)
+        side = np.where(y == 1, round_up(-f_lo[:, 0] + reach), round_up(f_hi[:, 0] + reach))
+        return side < 0
+    for r in np.unique(y):
+        rows = np.flatnonzero(y == r)
+        others = np.array([i for i in range(m) if i != r])
+        cs = [pair_functional(m, int(i), int(r)) for i in others]
+        Ls = local_bounds(net, lo[rows], hi[rows], cs, norm)
+        diff = round_up(f_hi[rows][:, others] - f_lo[rows, r][:, None])
+        total = round_up(diff + round_up(eps * Ls))
+        ok[rows] = np.all(total < 0, axis=1)
+    return ok
+
+
+ATTACK_CHUNK = 512
+
+
+def _attack_chunks(run_attack, net, X, y, eps, norm, vr, opts, executor):
+    """The attack over chunks of inputs, on ``executor`` when given."""
+    n = X.shape[0]
+    chunks = [slice(s, min(s + ATTACK_CHUNK, n)) for s in range(0, n, ATTACK_CHUNK)]
+    kw = dict(eps=eps, norm=norm, valid_range=vr, **opts)
+    if executor is None:
+        results = [run_attack(net, X[c], y[c], **kw) for c in chunks]
+    else:
+        futures = [executor.submit(run_attack, net, X[c], y[c], **kw) for c in chunks]
+        results = [f.result() for f in futures]
+    found = np.concatenate([np.asarray(r.found, dtype=bool) for r in results])
+    x_adv = np.concatenate([np.asarray(r.x_adv, dtype=float) for r in results])
+    return found, x_adv
