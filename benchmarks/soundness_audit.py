@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = parse_targets(args.methods)
     net_t = [t for t in targets if t in NETWORK_TARGETS]
     pop_t = [t for t in targets if t in POP_TARGETS]
-    per = max(1, args.cases // len(targets))
+    per = max(1, -(-args.cases // len(targets)))  # at least --cases trials in all
     seeds = np.random.default_rng(args.seed).integers(0, 2**32, size=(2, per))
     jobs: list[tuple[str, int, list[str]]] = []
     for i in range(per):  # interleaved, so that progress covers both families
