@@ -7,9 +7,11 @@ b.value, b.method, b.seconds, b.status
 lipschitz.lower_bound(net).value                          # sampling + search
 lipschitz.exact(net, domain=(center, radius))              # LipMIP exact value (L-inf, L1)
 print(lipschitz.compare(net, domain=(center, radius)))    # every estimator in one table
+rep = lipschitz.certify(net, x, y, eps=[0.01, 0.1])       # robustness of inputs
 """
 
 from .baselines import clever, lipsdp, seqlip
+from .certify import AttackResult, Certification, LipschitzMatrix, attack, certify, pairwise_bounds
 from .compare import Comparison, compare
 from .data import load_mnist, load_sdp_nn
 from .exact import ExactValue, exact, liplp
@@ -43,4 +45,10 @@ __all__ = [
     "band_mask",
     "load_sdp_nn",
     "load_mnist",
+    "pairwise_bounds",
+    "LipschitzMatrix",
+    "certify",
+    "Certification",
+    "attack",
+    "AttackResult",
 ]

@@ -1,5 +1,5 @@
-"""Command line: ``lipschitz demo``, ``lipschitz bound MODEL`` and ``lipschitz compare MODEL``
-(also ``python -m lipschitz``)."""
+"""Command line: ``lipschitz demo``, ``lipschitz bound MODEL``, ``lipschitz compare MODEL`` and
+``lipschitz certify MODEL --inputs FILE.npz`` (also ``python -m lipschitz``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 
 import lipschitz
 
+from .certify import command as certify_command
 from .compare import DEFAULT_METHODS, compare
 from .exact import exact
 from .lower import lower_bound
@@ -142,12 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         ("--save", dict(default=None, help="write the table to a .csv or .json file")),
     ):
         cp.add_argument(flag, **kw)
+    certify_command.add_parser(sub)
     args = ap.parse_args(argv)
     if args.command == "demo":
         demo()
         return 0
     try:
         net = load_model(args.model)
+        if args.command == "certify":
+            return certify_command.run(args, net)
         domain: Any = "global"
         if args.radius is not None or args.center is not None:
             center = (
