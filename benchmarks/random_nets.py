@@ -83,9 +83,10 @@ def svg_plot(
     series: dict[str, list[tuple[float, float]]],
     title: str,
     marks: dict[str, list[tuple[float, float]]] | None = None,
+    xlabel: str = "sparsity s",
 ) -> None:
-    """A dependency-free line plot of median bounds against sparsity; ``marks`` are drawn as
-    points (the published values)."""
+    """A dependency-free line plot (median bounds against sparsity by default); ``marks`` are
+    drawn as points (the published values)."""
     W, H, m = 640, 400, 50
     marks = marks or {}
     every = list(series.values()) + list(marks.values())
@@ -94,7 +95,7 @@ def svg_plot(
     if not xs or not ys:
         return
     x0, x1, y1 = min(xs), max(xs), max(ys) * 1.05
-    px = lambda x: m + (W - 2 * m) * (x - x0) / max(x1 - x0, 1)  # noqa: E731
+    px = lambda x: m + (W - 2 * m) * (x - x0) / (x1 - x0 if x1 > x0 else 1.0)  # noqa: E731
     py = lambda y: H - m - (H - 2 * m) * y / y1  # noqa: E731
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
     out = [
@@ -109,7 +110,7 @@ def svg_plot(
     for k in range(6):
         y = y1 * k / 5
         out.append(f'<text x="{m - 6}" y="{py(y) + 4}" text-anchor="end">{y:.2g}</text>')
-    out.append(f'<text x="{W / 2}" y="{H - 12}" text-anchor="middle">sparsity s</text>')
+    out.append(f'<text x="{W / 2}" y="{H - 12}" text-anchor="middle">{xlabel}</text>')
     for n, (name, pts) in enumerate(series.items()):
         pts = [(x, y) for x, y in pts if np.isfinite(y)]
         col = colors[n % len(colors)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 from typing import Any
 
@@ -105,7 +106,11 @@ def run(args: argparse.Namespace, net: Any) -> int:
     if args.matrix and os.path.exists(args.matrix):
         matrix = LipschitzMatrix.load(args.matrix)
     domain = None if matrix is not None else parse_domain(args.domain, net.input_dim)
-    executor = ProcessPoolExecutor(args.jobs) if args.jobs and args.jobs > 1 else None
+    executor = (
+        ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
+        if args.jobs and args.jobs > 1
+        else None
+    )
     try:
         report = certify(
             net,
