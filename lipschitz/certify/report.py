@@ -379,15 +379,22 @@ def certify(
         stage[ok, j] = "matrix"
     stage_seconds["matrix"] = time.perf_counter() - t
 
+    # a ball inside a larger one: attacked at eps is attacked at every larger eps; the local
+    # bounds grow with the ball, so an input the local stage fails at eps is not tried again
+    # at a larger one
+    by_size = np.argsort(eps_v, kind="stable")
     if local == "fastlip":
         t = time.perf_counter()
-        for j, e in enumerate(eps_v):
-            open_ = np.flatnonzero(status[:, j] == "unknown")
+        failed = np.zeros(n, dtype=bool)
+        for j in by_size:
+            open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed)
             if open_.size == 0:
                 continue
+            e = eps_v[j]
             ok = _local_fastlip(net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, norm)
             status[open_[ok], j] = "certified"
             stage[open_[ok], j] = "local-fastlip"
+            failed[open_[~ok]] = True
         stage_seconds["local-fastlip"] = time.perf_counter() - t
 
     if attack:
@@ -395,18 +402,22 @@ def certify(
 
         t = time.perf_counter()
         opts = dict(attack_options or {})
-        for j, e in enumerate(eps_v):
+        for j in by_size:
             open_ = np.flatnonzero(status[:, j] == "unknown")
             if open_.size == 0:
                 continue
+            e = eps_v[j]
             found, x_adv = _attack_chunks(
                 run_attack, net, X[open_], y[open_], e, norm, vr, opts, executor
             )
             for idx, hit, xa in zip(open_, found, x_adv):
-                if hit:
-                    status[idx, j] = "attacked"
-                    stage[idx, j] = "attack"
-                    adversarial[(int(idx), j)] = xa
+                if not hit:
+                    continue
+                for q in np.flatnonzero(eps_v >= e):
+                    if status[idx, q] == "unknown":
+                        status[idx, q] = "attacked"
+                        stage[idx, q] = "attack"
+                        adversarial[(int(idx), int(q))] = xa
         stage_seconds["attack"] = time.perf_counter() - t
 
     return Certification(
