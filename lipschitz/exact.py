@@ -67,6 +67,10 @@ PROOF_REL = 2.5e-7
 PROOF_NODES = 20_000
 """Node budget of one program's proof."""
 
+PROOF_FIRST_NODES = 50
+"""Node budget of each program's first proof attempt (most programs close at their root);
+the programs still open then share the rest of the time budget."""
+
 PROOF_SECONDS = 10.0
 """Time budget of the proofs without a time limit: this, or 5 times the MIP time if longer."""
 
@@ -445,10 +449,18 @@ class _Problem:
             t = max(t, solver_bound * (1 + PROOF_REL))
         return t
 
-    def prove(self, enc: GradientMIP, solver_bound: float, direction, budget_end: float):
-        """Branch-and-bound over the program's neuron binaries with rigorous node bounds.
-        Returns ``(upper, complete, nodes)``: ``upper`` bounds the program's maximum in exact
-        arithmetic whether or not the proof completed."""
+    def prove(
+        self,
+        enc: GradientMIP,
+        solver_bound: float,
+        direction,
+        budget_end: float,
+        max_nodes: int = PROOF_NODES,
+    ):
+        """Branch-and-bound over the program's neuron binaries with rigorous node bounds,
+        depth first, on at most ``max_nodes`` nodes until ``budget_end``. Returns ``(upper,
+        complete, nodes)``: ``upper`` bounds the program's maximum in exact arithmetic whether
+        or not the proof completed."""
         lp = LPRelaxation(enc.model)
         ints = np.concatenate([u[u >= 0] for u in enc.u] + [np.zeros(0, dtype=np.int64)])
         ints = ints.astype(np.int64)
@@ -457,7 +469,7 @@ class _Problem:
         closed, nodes, complete = -math.inf, 0, True
         while stack:
             lb, ub, parent = stack.pop()
-            if nodes > 0 and (nodes >= PROOF_NODES or time.perf_counter() > budget_end):
+            if nodes > 0 and (nodes >= max_nodes or time.perf_counter() > budget_end):
                 closed = max([closed, parent] + [s[2] for s in stack])
                 complete = False
                 break
@@ -607,26 +619,45 @@ def exact(
         budget_end = time.perf_counter() + max(PROOF_SECONDS, 5 * t_mip)
     else:
         budget_end = deadline
-    uppers, proof_nodes, complete = [], 0, True
-    for k in order:
+    proofs: dict[int, tuple[float, bool]] = {}
+    proof_nodes = 0
+
+    def proof_program(k: int) -> GradientMIP:
+        """The program that the proof bounds: the forward program (its LP relaxation prunes far
+        better than the backward one's) in the per-neuron hull formulation, whose LP
+        relaxation is much tighter than big-M's."""
         enc = encs[k]
-        if enc.cap <= prob.best_float:
-            uppers.append(enc.cap)
-            continue
-        proof_enc = enc
-        if mode != "forward":  # the forward program bounds the same maximum, and its LP
-            # relaxation prunes far better
-            proof_enc = encode_gradient_norm(
-                snet, sbox, norm, c, onorm, "forward", pre, None, "bigm", directions[k]
-            )
-        up_k, done, n_k = prob.prove(
-            proof_enc, solver_up.get(k, math.inf), directions[k], budget_end
+        if mode == "forward" and formulation == "hull":
+            return enc
+        return encode_gradient_norm(
+            snet, sbox, norm, c, onorm, "forward", pre, tan, "hull", directions[k]
         )
-        if proof_enc.offset != 0.0:
-            up_k = float(up(up_k + proof_enc.offset))
-        uppers.append(min(up_k, enc.cap, proof_enc.cap))
-        proof_nodes += n_k
-        complete &= done
+
+    # every program first with a few nodes (most close at once), then the rest share what
+    # is left of the budget
+    todo = [k for k in order if encs[k].cap > prob.best_float]
+    proof_encs = {k: proof_program(k) for k in todo}
+    for rnd in range(2):
+        left = [k for k in todo if not proofs.get(k, (0.0, False))[1]]
+        for i, k in enumerate(left):
+            end = budget_end
+            if rnd == 1:
+                end = min(
+                    budget_end,
+                    time.perf_counter() + (budget_end - time.perf_counter()) / (len(left) - i),
+                )
+            proof_enc = proof_encs[k]
+            cap = PROOF_FIRST_NODES if rnd == 0 else PROOF_NODES
+            up_k, done, n_k = prob.prove(
+                proof_enc, solver_up.get(k, math.inf), directions[k], end, cap
+            )
+            if proof_enc.offset != 0.0:
+                up_k = float(up(up_k + proof_enc.offset))
+            up_k = min(up_k, encs[k].cap, proof_enc.cap, proofs.get(k, (math.inf, False))[0])
+            proofs[k] = (up_k, done)
+            proof_nodes += n_k
+    uppers = [proofs[k][0] if k in proofs else encs[k].cap for k in order]
+    complete = all(done for _, done in proofs.values())
     if not complete and time.perf_counter() > budget_end and deadline is not None:
         timed_out = True
     upper_s = max(uppers) if uppers else -math.inf
