@@ -8,10 +8,13 @@ floats read as exact reals, and "holds" means: in exact arithmetic.
   the box where no pre-activation is 0, which the exact (rational) forward pass confirms, so
   ``f`` is affine around it. The gradient and its norm are computed in exact rational
   arithmetic and rounded down. Hence ``lower <= L`` holds.
-* ``upper`` is proved by a branch-and-bound over the same program in which every node's bound
-  is a Neumaier-Shcherbina bound from the LP duals (:class:`lipschitz.milp.DualBound`, valid
-  for any multipliers), and a node with every neuron fixed is also bounded by its pattern's
-  gradient norm computed in exact arithmetic. The program is a relaxation of the true problem
+* ``upper`` is proved by a branch-and-bound over the forward-mode program in the per-neuron
+  hull formulation (same bounds, same problem, a much tighter LP relaxation than big-M's;
+  each program first gets a few nodes, the programs left open share the rest of the time
+  budget) in which every node's bound is a Neumaier-Shcherbina bound from the LP duals
+  (:class:`lipschitz.milp.DualBound`, valid for any multipliers), and a node with every
+  neuron fixed is also bounded by its pattern's gradient norm computed in exact arithmetic.
+  The program is a relaxation of the true problem
   in exact arithmetic (outward-rounded interval bounds, no computed coefficients), and the
   interval bound ``cap`` of each program bounds it too. Hence ``L <= upper`` holds. HiGHS's own
   floating-point dual bound is only the target of that proof (``info["solver_upper"]``).
