@@ -308,7 +308,8 @@ def certify(
         brackets the robust error.
     executor, cache_dir, progress
         For the matrix (see :func:`lipschitz.pairwise_bounds`); the attack runs in chunks
-        on ``executor`` too.
+        on ``executor`` too, and ``progress`` also shows bars over the radii of the local
+        and attack stages.
     attack_options
         Passed to :func:`lipschitz.attack` (``steps``, ``restarts``, ``seed``...).
     """
@@ -386,7 +387,7 @@ def certify(
     if local == "fastlip":
         t = time.perf_counter()
         failed = np.zeros(n, dtype=bool)
-        for j in by_size:
+        for j in _bar(by_size, "local bounds", progress):
             open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed)
             if open_.size == 0:
                 continue
@@ -402,7 +403,7 @@ def certify(
 
         t = time.perf_counter()
         opts = dict(attack_options or {})
-        for j in by_size:
+        for j in _bar(by_size, "attack", progress):
             open_ = np.flatnonzero(status[:, j] == "unknown")
             if open_.size == 0:
                 continue
@@ -550,6 +551,19 @@ def _local_fastlip(net, X, y, f_lo, f_hi, eps, vr, norm) -> np.ndarray:
         total = round_up(diff + round_up(eps * Ls))
         ok[rows] = np.all(total < 0, axis=1)
     return ok
+
+
+def _bar(items, desc: str, progress: bool | None):
+    """``items`` under a tqdm bar (per eps) when ``progress`` (None: when stderr is a
+    terminal)."""
+    import sys
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="eps")
 
 
 ATTACK_CHUNK = 512
