@@ -15,10 +15,19 @@ rows, and for each block the matrix ``S_k = C_k - A_k^*(lambda)`` (the Gram matr
 SOS certificate). It is only approximately PSD; :func:`polyopt.result.sound_lower_bound`
 turns it into a bound that holds exactly (minimum eigenvalue times a trace bound), so the
 solver's accuracy affects tightness, never validity.
+
+Warm starts. ``solver_options={"warm_start": previous}`` starts from the factors and the
+multipliers of an earlier solve (a :class:`BackendResult` of this backend, a
+:class:`polyopt.Result`, or the ``raw["state"]`` dict they carry) of a program with the same
+constraints: only the objective may differ (e.g. the LCEPs of several logits or pairs of
+one network). The state records a digest of the constraints (:func:`constraint_signature`);
+a state from other constraints raises ``ValueError``. The penalty restarts at its initial
+value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -44,6 +53,7 @@ DEFAULTS = {
     "inner_iters": 400,
     "seed": 0,
     "stall_outer": 15,  # stop ("inaccurate") when the certified value stalls this long
+    "warm_start": None,  # a BackendResult / Result / raw["state"] of the same constraints
 }
 
 
@@ -86,6 +96,50 @@ class LowRankForm:
     eq_origin: np.ndarray  # per A_eq row: index of the conic equality, or -1 (a link row)
     in_origin: np.ndarray  # per A_in row: conic inequality index, or -(1 + 1x1 block index)
     nparams: int
+
+
+def constraint_signature(form: LowRankForm) -> str:
+    """A digest of everything but the objective: the rows, the factor layout, the fixed rows.
+
+    Two programs with the same signature differ only in their objective, so the factors and
+    multipliers of one are a valid starting point for the other.
+    """
+    h = hashlib.sha256()
+
+    def add(a) -> None:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+
+    for M, b in ((form.A_eq, form.b_eq), (form.A_in, form.b_in)):
+        M = M.tocsr()
+        M.sort_indices()
+        for a in (M.indptr, M.indices, M.data, b, np.array(M.shape)):
+            add(a)
+    for g in form.groups:
+        add(np.array([g.size, g.rank, g.offset]))
+        add(g.blocks)
+        if g.fixed is not None:
+            add(g.fixed)
+            add(g.fixed_sq)
+    add(np.array([form.nparams, form.free_pos.size, form.c.size]))
+    return h.hexdigest()
+
+
+def _warm_state(previous) -> dict:
+    """The solver state carried by ``previous`` (a result of this backend, or its state)."""
+    for attr in ("backend_result", "raw"):
+        if hasattr(previous, attr):
+            previous = getattr(previous, attr)
+    if isinstance(previous, dict) and "state" in previous:
+        previous = previous["state"]
+    keys = {"theta", "lam_eq", "lam_in", "sigma", "signature"}
+    if not isinstance(previous, dict) or not keys <= set(previous):
+        raise ValueError(
+            "warm_start needs a result of the lowrank solver (a BackendResult or Result whose "
+            "raw['state'] holds the factors and multipliers), or that state dict"
+        )
+    return previous
 
 
 def _normalize(A: sp.csr_matrix, b: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -402,13 +456,30 @@ class LowRankBackend(Backend):
         t0 = time.perf_counter()
         form_ = build_lowrank_form(program, opts)
         fun = _Lagrangian(form_)
-        rng = np.random.default_rng(opts["seed"])
-        theta = rng.standard_normal(form_.nparams)
-        for g in form_.groups:
-            theta[g.offset : g.offset + g.nparams] /= np.sqrt(g.size * g.rank)
-        lam_eq = np.zeros(form_.b_eq.size)
-        lam_in = np.zeros(form_.b_in.size)
-        sigma = float(opts["sigma"])
+        signature = constraint_signature(form_)
+        if opts["warm_start"] is not None:
+            # same constraints, another objective: start from the earlier factors and
+            # multipliers (both objectives are normalized to unit norm, so the multipliers are
+            # on the same scale) with the initial penalty: the grown penalty of a converged
+            # solve makes the first subproblem of a new objective ill-conditioned
+            warm = _warm_state(opts["warm_start"])
+            if warm["signature"] != signature:
+                raise ValueError(
+                    "warm_start comes from a program with different constraints (or another "
+                    "factor rank): only the objective may change between warm-started solves"
+                )
+            theta = np.array(warm["theta"], dtype=float)
+            lam_eq = np.array(warm["lam_eq"], dtype=float)
+            lam_in = np.array(warm["lam_in"], dtype=float)
+            sigma = float(opts["sigma"])
+        else:
+            rng = np.random.default_rng(opts["seed"])
+            theta = rng.standard_normal(form_.nparams)
+            for g in form_.groups:
+                theta[g.offset : g.offset + g.nparams] /= np.sqrt(g.size * g.rank)
+            lam_eq = np.zeros(form_.b_eq.size)
+            lam_in = np.zeros(form_.b_in.size)
+            sigma = float(opts["sigma"])
         prev_inf = np.inf
         status = "iteration_limit"
         iterations = 0
@@ -480,12 +551,40 @@ class LowRankBackend(Backend):
             gtol = max(gtol * 0.3, tol * 1e-2)
         _, theta_b, lam_eq, lam_in = best
         seconds = time.perf_counter() - t0
+        state = {
+            "theta": theta_b,
+            "lam_eq": lam_eq,
+            "lam_in": lam_in,
+            "sigma": sigma,
+            "signature": signature,
+        }
         return self._result(
-            program, form_, fun, theta_b, lam_eq, lam_in, status, iterations, seconds, history
+            program,
+            form_,
+            fun,
+            theta_b,
+            lam_eq,
+            lam_in,
+            status,
+            iterations,
+            seconds,
+            history,
+            state,
         )
 
     def _result(
-        self, program, form_, fun, theta, lam_eq, lam_in, status, iterations, seconds, history
+        self,
+        program,
+        form_,
+        fun,
+        theta,
+        lam_eq,
+        lam_in,
+        status,
+        iterations,
+        seconds,
+        history,
+        state,
     ) -> BackendResult:
         x = fun.entries(theta)
         y = form_.y_map @ x
@@ -525,5 +624,5 @@ class LowRankBackend(Backend):
             dual_objective=dual,
             iterations=iterations,
             seconds=seconds,
-            raw={"history": history, "ranks": ranks},
+            raw={"history": history, "ranks": ranks, "state": state},
         )
