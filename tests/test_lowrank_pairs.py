@@ -52,3 +52,14 @@ def test_warm_start_from_different_constraints_is_rejected(net):
         shor(net, (0, 1), solver="lowrank", solver_options={"warm_start": other.info["result"]})
     with pytest.raises(ValueError, match="warm_start needs a result"):
         shor(net, (0, 1), solver="lowrank", solver_options={"warm_start": {"theta": 1}})
+
+
+def test_time_limit_holds_inside_the_inner_runs():
+    # the limit is checked inside each L-BFGS run, not only between outer iterations; the
+    # bound returned is still certified
+    net = lp.random_network((80, 80), seed=0)
+    b = lp.upper_bound(net, method="shor", solver="lowrank", time_limit=0.3)
+    assert b.info["solve_seconds"] < 0.3 + 1.0
+    assert b.status in ("time_limit", "optimal")
+    if b.sound:
+        assert b.value >= lp.lower_bound(net, samples=2000).value

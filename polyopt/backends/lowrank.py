@@ -488,6 +488,13 @@ class LowRankBackend(Backend):
         gtol = 1e-2
         best = (-np.inf, theta, lam_eq, lam_in)
         since_improved = 0
+        deadline = None if options.time_limit is None else t0 + options.time_limit
+
+        def stop_at_deadline(intermediate_result) -> None:
+            # the time limit holds inside an inner L-BFGS run too (its last iterate is kept)
+            if deadline is not None and time.perf_counter() > deadline:
+                raise StopIteration
+
         for outer in range(max_outer):
             if options.time_limit is not None and time.perf_counter() - t0 > options.time_limit:
                 status = "time_limit"
@@ -498,6 +505,7 @@ class LowRankBackend(Backend):
                 args=(lam_eq, lam_in, sigma),
                 jac=True,
                 method="L-BFGS-B",
+                callback=stop_at_deadline,
                 options={
                     "maxiter": int(opts["inner_iters"]),
                     "gtol": gtol,
