@@ -26,6 +26,7 @@ import numpy as np
 
 from ..network import ReLUNetwork, round_up
 from ..spec import Box, resolve_domain, resolve_norm
+from .attack import _as_inputs, _as_labels
 from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
 
 STATUSES = ("certified", "attacked", "unknown")
@@ -170,19 +171,6 @@ class Certification:
 
 
 # ---------------------------------------------------------------------- validation
-def _inputs(net: ReLUNetwork, inputs: Any) -> np.ndarray:
-    X = np.asarray(inputs, dtype=float)
-    if X.ndim == 1:
-        X = X.reshape(1, -1)
-    if X.ndim != 2 or X.shape[1] != net.input_dim:
-        raise ValueError(
-            f"inputs must have shape (n, {net.input_dim}) for this network, got {np.shape(inputs)}"
-        )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("inputs contain NaN or infinite values")
-    return X
-
-
 def _eps(eps: Any) -> np.ndarray:
     e = np.atleast_1d(np.asarray(eps, dtype=float)).reshape(-1)
     if e.size == 0:
@@ -211,17 +199,10 @@ def _valid_range(valid_range: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _labels(labels: Any, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """The labels (checked as the attack checks them), or the predicted classes."""
     if labels is None:
         return predicted.copy()
-    y = np.asarray(labels)
-    if y.shape != predicted.shape:
-        raise ValueError(f"labels must have shape {predicted.shape}, got {y.shape}")
-    if not np.all(np.equal(np.mod(y, 1), 0)):
-        raise ValueError("labels must be integers")
-    y = y.astype(np.int64)
-    if np.any((y < 0) | (y >= classes)):
-        raise ValueError(f"labels must lie in [0, {classes})")
-    return y
+    return _as_labels(labels, predicted.size, classes)
 
 
 def tight_domain(
@@ -319,7 +300,7 @@ def certify(
     net.check()
     if local not in LOCAL_METHODS:
         raise ValueError(f"unknown local method {local!r}; choose one of {LOCAL_METHODS}")
-    X = _inputs(net, inputs)
+    X = _as_inputs(net, inputs)
     eps_v = _eps(eps)
     norm = resolve_norm(norm)
     vr = _valid_range(valid_range, X)
