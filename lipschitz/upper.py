@@ -9,16 +9,23 @@ import numpy as np
 
 from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
 from polyopt.backends.arrow_form import NotArrow
+from polyopt.grothendieck import grothendieck_sdp
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
 from .lcep import NeuronCounts, build_lcep, stability
-from .network import ReLUNetwork
+from .network import ReLUNetwork, round_up
 from .result import LipschitzBound
+from .sign_program import gradient_program
 from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
 
 UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
 FALLBACK_SOLVERS = ("clarabel", "sdpa")
 """Tried in turn when the default solver returns no certified bound (``info["attempts"]``)."""
+U = 2.0**-53
+MIXING_OPTIONS = {"rank", "tol", "max_iter", "threshold", "check_every", "warm_start", "seed"}
+"""``solver_options`` of ``solver="mixing"`` (see :func:`polyopt.grothendieck_sdp`)."""
+MIXING_STATUS = {"stalled": "inaccurate"}
+"""The sign-program solver's statuses in the vocabulary of :class:`LipschitzBound`."""
 LOWRANK_MIN_SIDE = 401
 """Shor / HR-1 of a one-hidden-layer network whose moment matrix has a side above 400 is solved
 by the low-rank solver by default (SDP-NN 784-500-10: 135 s; SDPA in the reduced form did not
@@ -119,10 +126,84 @@ def _time_left(t0: float, time_limit: float | None) -> float | None:
     return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
 
+def _uses_mixing(net, box, norm, method, order, solver) -> bool:
+    """Does this Shor / HR-1 bound go to the sign-program solver (:func:`_mixing_bound`)?"""
+    first_order = method == "shor" or order == 1
+    if solver == "mixing":
+        if not (first_order and net.depth == 1 and norm == "inf"):
+            raise ValueError(
+                "solver='mixing' solves Shor / HR-1 of one-hidden-layer networks for the "
+                "L-inf input norm only"
+            )
+        return True
+    if solver is not None or not first_order or net.depth != 1 or norm != "inf":
+        return False
+    if MosekBackend().available():
+        return False
+    _, active, inactive = stability(net, box)
+    unstable = NeuronCounts.from_masks(active, inactive).total_unstable
+    return 1 + 2 * net.input_dim + unstable >= LOWRANK_MIN_SIDE
+
+
+def _mixing_bound(net, box, c, name, tol, time_limit, solver_options, t0) -> LipschitzBound:
+    """Shor's bound of the sign program of the gradient (:mod:`lipschitz.sign_program`),
+    solved by the mixing method with a certified dual bound."""
+    program = gradient_program(net, box, c)
+    opts = dict(solver_options or {})
+    unknown = set(opts) - MIXING_OPTIONS
+    if unknown:
+        raise ValueError(
+            f"unknown solver option(s) for solver='mixing': {', '.join(sorted(unknown))}; "
+            f"choose among {', '.join(sorted(MIXING_OPTIONS))}"
+        )
+    if tol is not None:
+        opts["tol"] = tol
+    if time_limit is not None:
+        opts["time_limit"] = max(time_limit - (time.perf_counter() - t0), 1e-3)
+    neurons = program.counts.as_dict()
+    if program.G.shape[1] == 1:  # every neuron stable: the gradient is constant
+        value = float(round_up(np.sum(np.abs(program.G)) * (1 + 4 * U) + program.error))
+        return LipschitzBound(
+            value,
+            "upper",
+            name,
+            seconds=time.perf_counter() - t0,
+            norm="inf",
+            neurons=neurons,
+            info={"exact": True, "solver": "mixing"},
+        )
+    res = grothendieck_sdp(program.G, program.h, **opts)
+    value = float(round_up(round_up(res.bound + program.constant) + program.error))
+    status = MIXING_STATUS.get(res.status, res.status)
+    p, q = program.G.shape
+    return LipschitzBound(
+        value,
+        "upper",
+        name,
+        status=status,
+        sound=bool(np.isfinite(value)),
+        seconds=time.perf_counter() - t0,
+        norm="inf",
+        sizes={"psd_side": p + q, "rank": res.rank},
+        neurons=neurons,
+        info={
+            "solver": "mixing",
+            "form": "sign program",
+            "iterations": res.iterations,
+            "solve_seconds": res.seconds,
+            "primal_value": res.value + program.constant,
+            "rounding": program.error,
+            "result": res,
+        },
+    )
+
+
 def _sdp_bound(
     net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
 ) -> LipschitzBound:
     name = "shor" if method == "shor" else f"hr-{order}"
+    if _uses_mixing(net, box, norm, method, order, solver):
+        return _mixing_bound(net, box, c, name, tol, time_limit, solver_options, t0)
     # first-order relaxations: z substituted (same relaxation, no dense null space); HR-2
     # keeps z in the cliques with affine links, which HR-d then eliminates from M_1
     hr2 = method == "hr" and order == 2
