@@ -25,8 +25,10 @@ bound on the maximum of the program *for the given floats* ``G`` and ``h``, what
 solver's accuracy: accuracy only affects how tight it is.
 
 Decision mode. With ``threshold=T`` the solve stops as soon as the certified bound is below
-``T`` (status ``"below"``) or the relaxation's value at the factor exceeds ``T``
-(``"above"``: no certificate of this relaxation can go below ``T``).
+``T`` (status ``"below"``; each check is then a single Cholesky factorization, at the shift
+that would bring the bound below ``T``) or the relaxation's value at the factor exceeds ``T``
+(``"above"``: no certificate of this relaxation can go below ``T``; no bound is computed and
+``bound`` is ``inf``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .certificate import ETA, U, _cholesky_ok, _rump_shift, gamma, round_up
+from .certificate import ETA, U, _rump_shift, gamma, round_up
 
 STATUSES = ("optimal", "below", "above", "stalled", "iteration_limit", "time_limit")
 """``optimal``: certified bound within ``tol`` of the value; ``below`` / ``above``: decided
@@ -132,9 +134,12 @@ def certify_factor(
     tries: int = 24,
     refine: int = 2,
     start: float | None = None,
+    target: float | None = None,
 ) -> tuple[float, float, float]:
     """``(bound, lambda_lower, value)``: the certified bound of the dual point read off the
-    factor ``(Vt, Vr)`` (see the module's docstring)."""
+    factor ``(Vt, Vr)`` (see the module's docstring). With ``target`` only one shift is
+    tried, the one that puts the bound just below ``target``; ``(inf, -inf, value)`` when it
+    fails."""
     p, q = G.shape
     N = p + q
     P = G @ Vr
@@ -156,11 +161,30 @@ def certify_factor(
     stack = S2[None]
 
     def passes(lam: float) -> bool:
-        t = np.array([lam])
-        c = _rump_shift(stack, t)
+        c = float(_rump_shift(stack, np.array([lam]))[0])
         M = S2.copy()
-        M[di, di] -= t[0] + c[0]
-        return bool(_cholesky_ok(M[None])[0])
+        M[di, di] -= lam + c
+        try:
+            np.linalg.cholesky(M)
+        except np.linalg.LinAlgError:
+            return False
+        return True
+
+    # <C, X> <= sum(y) - N lambda_min(S), lambda_min(S) = lambda_min(2 S) / 2
+    total = math.fsum(y2) / 2.0  # the halving is exact; fsum rounds correctly
+    total = round_up(total + abs(total) * 2 * U)
+
+    def bound_of(lam: float) -> float:
+        return float(round_up(total + round_up(-N * lam / 2.0) * (1 + 2 * U)))
+
+    if target is not None:
+        room = target - total
+        if not room > 0:
+            return math.inf, -math.inf, float(value)
+        lam = -2.0 * room / N * 0.999
+        if lam < 0 and bound_of(lam) < target and passes(lam):
+            return bound_of(lam), float(lam), float(value)
+        return math.inf, -math.inf, float(value)
 
     lam = -1e-12 * max(scale, 1e-300) if start is None else 0.125 * start
     lam_ok, lam_bad = -math.inf, 0.0
@@ -183,11 +207,7 @@ def certify_factor(
         mag = absS.sum(axis=1) + np.abs(y2)
         lam_ok = float((y2 - off - gamma(N + 2) * mag).min() - ETA)
         lam_ok = float(np.nextafter(lam_ok, -np.inf))
-    # <C, X> <= sum(y) - N lambda_min(S), lambda_min(S) = lambda_min(2 S) / 2
-    total = math.fsum(y2) / 2.0  # the halving is exact; fsum rounds correctly
-    total = round_up(total + abs(total) * 2 * U)
-    bound = round_up(total + round_up(-N * lam_ok / 2.0) * (1 + 2 * U))
-    return float(bound), float(lam_ok), float(value)
+    return bound_of(lam_ok), float(lam_ok), float(value)
 
 
 def grothendieck_sdp(
@@ -293,10 +313,13 @@ def grothendieck_sdp(
             move < MOVE_RATIO * tol or threshold is not None or since_check >= 10 * check_every
         )
         if due:
-            bound, lam, _ = certify_factor(G, h, Vt, Vr, start=lam_hint)
+            bound, lam, _ = certify_factor(G, h, Vt, Vr, start=lam_hint, target=threshold)
             if np.isfinite(lam) and lam < 0:
                 lam_hint = lam
-            stalls = 0 if bound < best * (1 - 1e-3 * tol) else stalls + 1
+            if bound < best * (1 - 1e-3 * tol):
+                stalls = 0
+            elif move < MOVE_RATIO * tol:  # no progress although the factor has settled
+                stalls += 1
             if bound < best:
                 best, best_lam = bound, lam
             since_check = 0
@@ -319,7 +342,7 @@ def grothendieck_sdp(
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             status = "time_limit"
             break
-    if status in ("iteration_limit", "time_limit", "above", "stalled"):
+    if status in ("iteration_limit", "time_limit", "stalled"):
         bound, lam, _ = certify_factor(G, h, Vt, Vr)
         if bound < best:
             best, best_lam = bound, lam
