@@ -282,7 +282,9 @@ def grothendieck_sdp(
         # no t: the objective is r_0 h . r_{1:}, at most sum |h|
         mag = float(np.abs(h).sum()) if h is not None else 0.0
         bound = float(round_up(mag * (1 + gamma(q + 1)) + q * ETA)) if mag else 0.0
-        return GrothendieckResult(bound, bound, "optimal", 0, 0.0, k, 0.0, {"Vr": Vr})
+        return GrothendieckResult(
+            bound, bound, "optimal", 0, 0.0, k, 0.0, {"Vr": Vr, "shape": (p, q)}
+        )
 
     best, best_lam, value = math.inf, -math.inf, -math.inf
     status = "iteration_limit"
@@ -326,7 +328,7 @@ def grothendieck_sdp(
             if threshold is not None and best < threshold:
                 status = "below"
                 break
-            if best - value <= tol * max(1.0, abs(best)):
+            if math.isfinite(best) and best - value <= tol * max(1.0, abs(best)):
                 status = "optimal"
                 break
             if stalls >= STALL_CHECKS:

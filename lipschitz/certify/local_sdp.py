@@ -51,8 +51,6 @@ def margin_bound(
     diff_hi = value_hi
     prog = gradient_program(net, box, c, delta_lo, delta_hi)
     fixed = float(round_up(round_up(diff_hi + prog.constant) + prog.error))
-    if prog.G.shape[0] == 0:
-        return fixed, "optimal"
     if prog.G.shape[1] == 1 and prog.h is None:  # constant gradient: max is sum |G|
         s = float(np.sum(np.abs(prog.G[:, 0])))
         return float(round_up(fixed + s * (1 + 2 * prog.G.shape[0] * 2.0**-53))), "optimal"

@@ -417,9 +417,11 @@ def pairwise_bounds(
         The HR order (1 or 2, default 2) for ``"hr"``; the LipOpt degree (default
         ``depth + 1``) for ``"lipopt"``; None for the other methods.
     executor
-        None (in this process, one pair after the other), a
-        :class:`concurrent.futures.Executor` or a ``dask.distributed.Client``: one task per
-        pair, the results collected here.
+        None (default: a local process pool over the machine's cores for solver methods on
+        networks large enough to pay for it, :func:`~lipschitz.certify.tasks.local_pool`;
+        otherwise in this process), ``"serial"`` (in this process, one pair after the
+        other), a :class:`concurrent.futures.Executor` or a ``dask.distributed.Client``: one
+        task per pair, the results collected here.
     cache_dir
         A folder (or an :class:`~lipschitz.certify.tasks.EntryCache`) keeping one file per
         finished entry; entries found there are not recomputed, so an interrupted run resumes.
@@ -529,11 +531,13 @@ def pairwise_bounds(
             RuntimeWarning,
             stacklevel=2,
         )
+    work = sum(W.size for W in weights) * len(calls) if method in SOLVER_METHODS else 0
     try:
-        if executor is None:
-            tasks.run_serial(compute_entry, calls, on_done, options_index=8)
-        else:
-            tasks.run_parallel(executor, compute_entry, calls, on_done)
+        with tasks.resolved_executor(executor, work, len(calls)) as ex:
+            if ex is None:
+                tasks.run_serial(compute_entry, calls, on_done, options_index=8)
+            else:
+                tasks.run_parallel(ex, compute_entry, calls, on_done)
     finally:
         bar.close()
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..network import ReLUNetwork, round_up
 from ..spec import Box, resolve_domain, resolve_norm
+from . import tasks
 from .attack import _as_inputs, _as_labels
 from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
 
@@ -291,8 +292,11 @@ def certify(
         Run PGD (:func:`lipschitz.attack`) on the inputs still open, so that the report
         brackets the robust error.
     executor, cache_dir, progress
-        For the matrix (see :func:`lipschitz.pairwise_bounds`); the attack runs in chunks
-        on ``executor`` too, and ``progress`` also shows bars over the radii of the local
+        For the matrix (see :func:`lipschitz.pairwise_bounds`); the local Shor stage and the
+        attack run in chunks on ``executor`` too (None: a local process pool when the
+        network's parameters times the inputs reach
+        :data:`~lipschitz.certify.tasks.POOL_MIN_WORK`, else in this process; ``"serial"``:
+        in this process), and ``progress`` also shows bars over the radii of the local
         and attack stages.
     attack_options
         Passed to :func:`lipschitz.attack` (``steps``, ``restarts``, ``seed``...).
@@ -318,127 +322,131 @@ def certify(
     y = _labels(labels, predicted, 2 if scalar else m)
     stage_seconds: dict[str, float] = {}
 
-    # the bounds and their domain
-    t = time.perf_counter()
-    box, bound = _bounds(
-        net,
-        X,
-        eps_v,
-        norm,
-        domain,
-        vr,
-        matrix,
-        method,
-        order,
-        executor,
-        cache_dir,
-        progress,
-        options,
-    )
-    stage_seconds["bounds"] = time.perf_counter() - t
-
-    k = eps_v.size
-    status = np.full((n, k), "unknown", dtype="<U9")
-    stage = np.full((n, k), "", dtype="<U16")
-    margin = np.full((n, k), np.nan)
-    wrong = predicted != y
-    status[wrong] = "attacked"
-    stage[wrong] = "misclassified"
-    adversarial: dict[tuple[int, int], np.ndarray] = {}
-
-    t = time.perf_counter()
-    for j, e in enumerate(eps_v):
-        lo, hi = ball_boxes(X, e, vr)
-        inside = _contained(box, lo, hi)
-        if np.any(~inside & ~wrong):
-            bad = np.flatnonzero(~inside & ~wrong)
-            raise ValueError(
-                f"{bad.size} input ball(s) of radius {e:g} are not inside the bounds' domain "
-                f"(first: input {bad[0]}); use domain='tight' or a larger box"
-            )
-        mj = _matrix_margin(f_lo, f_hi, y, bound, e, scalar)
-        mj[wrong] = np.nan
-        margin[:, j] = mj
-        ok = (mj < 0) & ~wrong
-        status[ok, j] = "certified"
-        stage[ok, j] = "matrix"
-    stage_seconds["matrix"] = time.perf_counter() - t
-
-    # a ball inside a larger one: attacked at eps is attacked at every larger eps; the local
-    # bounds grow with the ball, so an input the local stage fails at eps is not tried again
-    # at a larger one
-    by_size = np.argsort(eps_v, kind="stable")
-    if local in ("fastlip", "shor"):
+    params = sum(W.size for W in net.weights)
+    with tasks.resolved_executor(executor, params * n, n) as pool:
+        # the bounds and their domain
         t = time.perf_counter()
-        failed = np.zeros(n, dtype=bool)
-        for j in _bar(by_size, "local bounds", progress):
-            open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed)
-            if open_.size == 0:
-                continue
-            e = eps_v[j]
-            ok = _local_fastlip(net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, norm)
-            status[open_[ok], j] = "certified"
-            stage[open_[ok], j] = "local-fastlip"
-            failed[open_[~ok]] = True
-        stage_seconds["local-fastlip"] = time.perf_counter() - t
-    if local == "shor":
-        if net.depth != 1:
-            raise ValueError("local='shor' needs a network with one hidden layer")
-        t = time.perf_counter()
-        failed = np.zeros(n, dtype=bool)
-        for j in _bar(by_size, "local Shor", progress):
-            open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed & ~wrong)
-            if open_.size == 0:
-                continue
-            e = eps_v[j]
-            order_ = None if scalar else _pair_reach(f_lo[open_], f_hi[open_], y[open_], bound, e)
-            ok = _local_shor_chunks(
-                net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, order_, executor
-            )
-            status[open_[ok], j] = "certified"
-            stage[open_[ok], j] = "local-shor"
-            failed[open_[~ok]] = True
-        stage_seconds["local-shor"] = time.perf_counter() - t
+        box, bound = _bounds(
+            net,
+            X,
+            eps_v,
+            norm,
+            domain,
+            vr,
+            matrix,
+            method,
+            order,
+            executor,
+            cache_dir,
+            progress,
+            options,
+        )
+        stage_seconds["bounds"] = time.perf_counter() - t
 
-    if attack:
-        from .attack import attack as run_attack
+        k = eps_v.size
+        status = np.full((n, k), "unknown", dtype="<U9")
+        stage = np.full((n, k), "", dtype="<U16")
+        margin = np.full((n, k), np.nan)
+        wrong = predicted != y
+        status[wrong] = "attacked"
+        stage[wrong] = "misclassified"
+        adversarial: dict[tuple[int, int], np.ndarray] = {}
 
         t = time.perf_counter()
-        opts = dict(attack_options or {})
-        for j in _bar(by_size, "attack", progress):
-            open_ = np.flatnonzero(status[:, j] == "unknown")
-            if open_.size == 0:
-                continue
-            e = eps_v[j]
-            found, x_adv = _attack_chunks(
-                run_attack, net, X[open_], y[open_], e, norm, vr, opts, executor
-            )
-            for idx, hit, xa in zip(open_, found, x_adv):
-                if not hit:
+        for j, e in enumerate(eps_v):
+            lo, hi = ball_boxes(X, e, vr)
+            inside = _contained(box, lo, hi)
+            if np.any(~inside & ~wrong):
+                bad = np.flatnonzero(~inside & ~wrong)
+                raise ValueError(
+                    f"{bad.size} input ball(s) of radius {e:g} are not inside the bounds' domain "
+                    f"(first: input {bad[0]}); use domain='tight' or a larger box"
+                )
+            mj = _matrix_margin(f_lo, f_hi, y, bound, e, scalar)
+            mj[wrong] = np.nan
+            margin[:, j] = mj
+            ok = (mj < 0) & ~wrong
+            status[ok, j] = "certified"
+            stage[ok, j] = "matrix"
+        stage_seconds["matrix"] = time.perf_counter() - t
+
+        # a ball inside a larger one: attacked at eps is attacked at every larger eps; the local
+        # bounds grow with the ball, so an input the local stage fails at eps is not tried again
+        # at a larger one
+        by_size = np.argsort(eps_v, kind="stable")
+        if local in ("fastlip", "shor"):
+            t = time.perf_counter()
+            failed = np.zeros(n, dtype=bool)
+            for j in _bar(by_size, "local bounds", progress):
+                open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed)
+                if open_.size == 0:
                     continue
-                for q in np.flatnonzero(eps_v >= e):
-                    if status[idx, q] == "unknown":
-                        status[idx, q] = "attacked"
-                        stage[idx, q] = "attack"
-                        adversarial[(int(idx), int(q))] = xa
-        stage_seconds["attack"] = time.perf_counter() - t
+                e = eps_v[j]
+                ok = _local_fastlip(net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, norm)
+                status[open_[ok], j] = "certified"
+                stage[open_[ok], j] = "local-fastlip"
+                failed[open_[~ok]] = True
+            stage_seconds["local-fastlip"] = time.perf_counter() - t
+        if local == "shor":
+            if net.depth != 1:
+                raise ValueError("local='shor' needs a network with one hidden layer")
+            t = time.perf_counter()
+            failed = np.zeros(n, dtype=bool)
+            for j in _bar(by_size, "local Shor", progress):
+                open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed & ~wrong)
+                if open_.size == 0:
+                    continue
+                e = eps_v[j]
+                order_ = (
+                    None if scalar else _pair_reach(f_lo[open_], f_hi[open_], y[open_], bound, e)
+                )
+                ok = _local_shor_chunks(
+                    net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, order_, pool
+                )
+                status[open_[ok], j] = "certified"
+                stage[open_[ok], j] = "local-shor"
+                failed[open_[~ok]] = True
+            stage_seconds["local-shor"] = time.perf_counter() - t
 
-    return Certification(
-        eps=eps_v,
-        status=status,
-        stage=stage,
-        margin=margin,
-        labels=y,
-        predicted=predicted,
-        norm=norm,
-        domain=box,
-        valid_range=vr,
-        method=method if matrix is None else getattr(matrix, "method", "given"),
-        bound=bound,
-        seconds=time.perf_counter() - t0,
-        stage_seconds=stage_seconds,
-        adversarial=adversarial,
-    )
+        if attack:
+            from .attack import attack as run_attack
+
+            t = time.perf_counter()
+            opts = dict(attack_options or {})
+            for j in _bar(by_size, "attack", progress):
+                open_ = np.flatnonzero(status[:, j] == "unknown")
+                if open_.size == 0:
+                    continue
+                e = eps_v[j]
+                found, x_adv = _attack_chunks(
+                    run_attack, net, X[open_], y[open_], e, norm, vr, opts, pool
+                )
+                for idx, hit, xa in zip(open_, found, x_adv):
+                    if not hit:
+                        continue
+                    for q in np.flatnonzero(eps_v >= e):
+                        if status[idx, q] == "unknown":
+                            status[idx, q] = "attacked"
+                            stage[idx, q] = "attack"
+                            adversarial[(int(idx), int(q))] = xa
+            stage_seconds["attack"] = time.perf_counter() - t
+
+        return Certification(
+            eps=eps_v,
+            status=status,
+            stage=stage,
+            margin=margin,
+            labels=y,
+            predicted=predicted,
+            norm=norm,
+            domain=box,
+            valid_range=vr,
+            method=method if matrix is None else getattr(matrix, "method", "given"),
+            bound=bound,
+            seconds=time.perf_counter() - t0,
+            stage_seconds=stage_seconds,
+            adversarial=adversarial,
+        )
 
 
 def _bounds(

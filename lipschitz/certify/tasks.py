@@ -22,6 +22,7 @@ rerun with the same cache folder computes only the missing ones.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import math
@@ -166,6 +167,54 @@ def as_completed(futures: Sequence[Any]) -> Iterator[Any]:
         yield from dask_as_completed(futures)
         return
     yield from futures
+
+
+POOL_MIN_WORK = 2_000_000
+"""``executor=None`` runs the tasks on a local process pool when the network's parameter
+count times the number of tasks reaches this (SDP-NN's 45 pairs: 18 million), else serially
+(a pool's start, about 2 s, would cost more than small jobs)."""
+_BLAS_LIMIT: list[Any] = []
+
+
+def _one_blas_thread() -> None:
+    """Pool initializer: one BLAS thread per worker (workers x threads would oversubscribe
+    the cores, and OpenBLAS's spinning threads slow a loaded machine down by orders of
+    magnitude)."""
+    from threadpoolctl import threadpool_limits
+
+    _BLAS_LIMIT.append(threadpool_limits(limits=1))
+
+
+def local_pool(workers: int | None = None) -> cf.ProcessPoolExecutor:
+    """A process pool over the machine's cores (``spawn`` start: clean interpreters, one BLAS
+    thread each)."""
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    return cf.ProcessPoolExecutor(
+        max_workers=max(1, int(n)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_one_blas_thread,
+    )
+
+
+@contextlib.contextmanager
+def resolved_executor(executor: Any, work: float, ntasks: int) -> Iterator[Any]:
+    """The executor to use: ``"serial"`` -> None (in this process); None -> a
+    :func:`local_pool` (shut down on exit) when there are several tasks, several cores and
+    ``work`` (parameters x tasks) reaches :data:`POOL_MIN_WORK`, else None; anything else
+    as given."""
+    if isinstance(executor, str):
+        if executor != "serial":
+            raise ValueError(f"executor must be an Executor, None or 'serial', got {executor!r}")
+        yield None
+        return
+    if executor is None and ntasks > 1 and (os.cpu_count() or 1) > 1 and work >= POOL_MIN_WORK:
+        pool = local_pool()
+        try:
+            yield pool
+        finally:
+            pool.shutdown(cancel_futures=True)
+        return
+    yield executor
 
 
 def fork_started(executor: Any) -> bool:
