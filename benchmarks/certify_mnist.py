@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 
 import lipschitz as lp
+from lipschitz.certify.tasks import local_pool
 
 EPS = np.round(np.arange(1, 11) * 0.01, 2)
 PUBLISHED_HR2 = [98.80, 97.24, 95.16, 92.84, 90.18, 87.10, 83.01, 78.34, 73.54, 67.63]
@@ -76,7 +76,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N test images")
     ap.add_argument("--matrix-dir", default=None, help="save / reuse the matrices here")
     ap.add_argument("--cache", default=None, help="cache of matrix entries (resumable)")
-    ap.add_argument("--jobs", type=int, default=None, help="worker processes for the matrix")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (1: none; default: all cores if large)",
+    )
     ap.add_argument(
         "--local", default="shor", help="local stage: shor (FastLip then Shor), fastlip, none"
     )
@@ -88,18 +93,18 @@ def main() -> None:
     args = ap.parse_args()
     net = lp.load_sdp_nn()
     X, y = lp.load_mnist(limit=args.limit)
-    executor = (
-        ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
-        if args.jobs and args.jobs > 1
-        else None
-    )
+    executor: Any = None  # all cores for large jobs
+    if args.jobs == 1:
+        executor = "serial"
+    elif args.jobs:
+        executor = local_pool(args.jobs)
     results = {}
     try:
         for domain in args.domain.split(","):
             rep, seconds = run(net, X, y, args.method, domain, args, executor)
             results[domain] = (rep, seconds)
     finally:
-        if executor is not None:
+        if executor is not None and executor != "serial":
             executor.shutdown()
     first = next(iter(results.values()))[0]
     print(f"SDP-NN on {first.n} MNIST test images, clean accuracy {first.clean_accuracy:.2f} %")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 from typing import Any
 
@@ -73,9 +72,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--matrix", default=None, help="matrix file (.npz/.json): loaded if present, else saved"
     )
-    p.add_argument("--local", default="fastlip", choices=("fastlip", "none"))
+    p.add_argument("--local", default="fastlip", choices=("fastlip", "shor", "none"))
     p.add_argument("--no-attack", action="store_true", help="skip the PGD attack")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes for the matrix")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (1: none; default: all cores if large)",
+    )
     p.add_argument("--cache", default=None, help="directory caching the matrix's entries")
     p.add_argument("--out", default=None, help="write one record per input to this JSON file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -83,10 +87,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, net: Any) -> int:
     """Run the certification; returns the exit code."""
-    from concurrent.futures import ProcessPoolExecutor
 
     from .matrix import LipschitzMatrix
     from .report import certify
+    from .tasks import local_pool
 
     data = np.load(args.inputs)
     if "x" not in data:
@@ -106,11 +110,11 @@ def run(args: argparse.Namespace, net: Any) -> int:
     if args.matrix and os.path.exists(args.matrix):
         matrix = LipschitzMatrix.load(args.matrix)
     domain = None if matrix is not None else parse_domain(args.domain, net.input_dim)
-    executor = (
-        ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
-        if args.jobs and args.jobs > 1
-        else None
-    )
+    executor: Any = None  # all cores for large jobs
+    if args.jobs == 1:
+        executor = "serial"
+    elif args.jobs:
+        executor = local_pool(args.jobs)
     try:
         report = certify(
             net,
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace, net: Any) -> int:
             cache_dir=args.cache,
         )
     finally:
-        if executor is not None:
+        if executor is not None and executor != "serial":
             executor.shutdown()
     if args.matrix and matrix is None and hasattr(report.bound, "save"):
         report.bound.save(args.matrix)
