@@ -16,6 +16,7 @@ import logging
 from .algebra import Polynomial, Variable, polysum, variables
 from .backends import SolverUnavailable
 from .conic import ConicProgram
+from .grothendieck import GrothendieckResult, grothendieck_sdp
 from .model import Constraint, Problem
 from .parsing import from_sympy, parse_polynomial
 from .result import Minimizers, Result
@@ -40,4 +41,6 @@ __all__ = [
     "from_sympy",
     "relax",
     "solve",
+    "GrothendieckResult",
+    "grothendieck_sdp",
 ]
