@@ -27,6 +27,8 @@ from lipschitz.certify.tasks import local_pool
 EPS = np.round(np.arange(1, 11) * 0.01, 2)
 PUBLISHED_HR2 = [98.80, 97.24, 95.16, 92.84, 90.18, 87.10, 83.01, 78.34, 73.54, 67.63]
 """Chen et al. 2020, Table 4: HR-2 matrix on the box center 0, radius 2."""
+CHECK_TOP_K = 3
+"""The certified images are attacked toward their 3 runner-ups of largest clean logit."""
 PUBLISHED_ATTACK = {0.1: ("PGD robust error >= 11.51 %", "MILP <= 30.81 %")}
 """Salman et al. 2019, Table 1 (ADV-MLP-A = SDP-NN), eps = 0.1."""
 
@@ -134,18 +136,26 @@ def main() -> None:
         f"({args.local}) on the image's own ball; att: an adversarial example found and checked "
         "(misclassified images included). Published at eps 0.1: " + ", ".join(PUBLISHED_ATTACK[0.1])
     )
+    if args.json:
+        out = {d: rep.as_dict() | {"seconds": s} for d, (rep, s) in results.items()}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh)
     checks = {}
     for e in [float(v) for v in args.check_certified.split(",") if v.strip()]:
+        seen: dict[bytes, tuple[int, int, float]] = {}
         for domain, (rep, _) in results.items():
-            checks[(domain, e)] = check_certified(net, X, rep, e, args)
+            k = int(np.argmin(np.abs(rep.eps - e)))
+            key = np.packbits(rep.status[:, k] == "certified").tobytes()
+            if key not in seen:  # the same certified set is attacked once
+                seen[key] = check_certified(net, X, rep, e, args)
+            checks[(domain, e)] = seen[key]
     for (domain, e), (n_cert, n_broken, secs) in checks.items():
         print(
             f"check, {domain} box, eps {e:g}: PGD ({args.attack_steps} steps, "
-            f"{args.attack_restarts} restarts, targeted) on the {n_cert} certified images: "
-            f"{n_broken} broken ({secs:.0f} s)"
+            f"{args.attack_restarts} restart(s), targeted at the {CHECK_TOP_K} runner-ups of "
+            f"largest logit) on the {n_cert} certified images: {n_broken} broken ({secs:.0f} s)"
         )
-    if args.json:
-        out = {d: rep.as_dict() | {"seconds": s} for d, (rep, s) in results.items()}
+    if args.json and checks:
         out["checks"] = {f"{d} {e:g}": list(v) for (d, e), v in checks.items()}
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(out, fh)
@@ -168,6 +178,7 @@ def check_certified(net, X, rep, eps, args) -> tuple[int, int, float]:
         steps=args.attack_steps,
         restarts=args.attack_restarts,
         targeted=True,
+        top_k=CHECK_TOP_K,
     )
     return int(idx.size), int(np.sum(res.found)), time.perf_counter() - t
 
