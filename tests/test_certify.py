@@ -118,7 +118,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match="labels"):
         lp.certify(net, X, labels=[0, 1], eps=0.1, method="fastlip")
     with pytest.raises(ValueError, match="local"):
-        lp.certify(net, X, eps=0.1, method="fastlip", local="crown")
+        lp.certify(net, X, eps=0.1, method="fastlip", local="bogus")
+    with pytest.raises(ValueError, match="local stage"):
+        lp.certify(net, X, eps=0.1, method="fastlip", local=["crown", "bogus"])
+    deep = lp.random_network((3, 6, 6), outputs=3, seed=0)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        lp.certify(deep, X, eps=0.1, method="fastlip", local="shor")
 
 
 def test_cli_certify(tmp_path, capsys):

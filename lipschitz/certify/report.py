@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,23 @@ from .attack import _as_inputs, _as_labels
 from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
 
 STATUSES = ("certified", "attacked", "unknown")
-LOCAL_METHODS = ("fastlip", "shor", "none")
+LOCAL_METHODS = (
+    "fastlip",
+    "shor",
+    "ibp",
+    "fastlin",
+    "crown",
+    "lp-last",
+    "lp-all",
+    "milp",
+    "auto",
+    "none",
+)
+"""Local stages (a name or a sequence of names; ``"auto"`` is the cascade)."""
+EXPENSIVE_STAGES = ("shor", "lp-last", "lp-all", "milp")
+"""Stages that cost a solve per input: the attack runs before the first of them."""
+STAGE_LABELS = {"fastlip": "local-fastlip", "shor": "local-shor"}
+"""How the report names the inputs a stage decided (the others by their own name)."""
 PAPER_DOMAIN = {"multiclass": (0.0, 2.0), "binary": (0.0, 3.0)}
 """The boxes of Chen et al. 2020, section 5.2: center 0, radius 2 for SDP-NN (Table 4),
 radius 3 for the binary classifier (Table 3)."""
@@ -245,12 +262,13 @@ def certify(
     matrix: Any = None,
     method: str = "shor",
     order: int | None = None,
-    local: str = "fastlip",
+    local: str | Sequence[str] | None = None,
     attack: bool = True,
     executor: Any = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     attack_options: dict[str, Any] | None = None,
+    stage_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> Certification:
     """Certify the robustness of ``inputs`` with Lipschitz bounds.
@@ -281,13 +299,23 @@ def certify(
         bound (float) is accepted. Otherwise it is computed with ``method`` / ``order``.
     method, order, options
         The upper-bound method of the pairwise matrix (see
-        :func:`lipschitz.pairwise_bounds`), and options passed to it.
+        :func:`lipschitz.pairwise_bounds`), and options passed to it. ``method="auto"``: the
+        cascade (a Shor matrix for one-hidden-layer networks and the L-inf norm, else
+        FastLip; ``local="auto"`` unless given).
     local
-        ``"fastlip"`` (default): inputs the matrix leaves open get FastLip bounds of
-        ``f_i - f_r`` on their own ball (neurons stable there drop out); ``"shor"``: FastLip,
-        then Shor's relaxation of the largest change of each open margin over the input's
-        ball (one-hidden-layer networks; :mod:`lipschitz.certify.local_sdp`; about 0.1 s
-        per input and runner-up on SDP-NN); ``"none"``.
+        The stages for the inputs the matrix leaves open, a name or a sequence run in order,
+        each on the inputs still open: ``"fastlip"`` (default; FastLip bounds of
+        ``f_i - f_r`` on the input's own ball), ``"shor"`` (FastLip, then Shor's relaxation
+        of the largest change of each open margin over the ball; one hidden layer;
+        :mod:`lipschitz.certify.local_sdp`), ``"ibp"``, ``"fastlin"``, ``"crown"`` (margin
+        bounds, :mod:`lipschitz.certify.margins`), ``"lp-last"``, ``"lp-all"`` (the LP
+        relaxation, :mod:`lipschitz.certify.lp_verify`), ``"milp"`` (exact, within
+        ``stage_options["milp_time_limit"]`` seconds per input; it can also find
+        counterexamples), ``"auto"`` (crown, fastlip, shor when it applies, lp-all, milp)
+        or ``"none"``. With ``attack``, PGD runs before the first stage that solves per
+        input (shor, lp-*, milp), so that they skip the attackable inputs.
+    stage_options
+        ``milp_time_limit`` (seconds per input, default 10), ``time_limit`` (per LP).
     attack
         Run PGD (:func:`lipschitz.attack`) on the inputs still open, so that the report
         brackets the robust error.
@@ -305,8 +333,12 @@ def certify(
     if not isinstance(net, ReLUNetwork):
         raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
     net.check()
-    if local not in LOCAL_METHODS:
-        raise ValueError(f"unknown local method {local!r}; choose one of {LOCAL_METHODS}")
+    if method == "auto":
+        # the cascade: a Shor matrix where it is cheap (one hidden layer, L-inf), else FastLip
+        method = "shor" if net.depth == 1 and resolve_norm(norm) == "inf" else "fastlip"
+        local = "auto" if local is None else local
+    stages = _local_stages("fastlip" if local is None else local, net, method)
+    stage_options = dict(stage_options or {})
     X = _as_inputs(net, inputs)
     eps_v = _eps(eps)
     norm = resolve_norm(norm)
@@ -374,41 +406,9 @@ def certify(
         # bounds grow with the ball, so an input the local stage fails at eps is not tried again
         # at a larger one
         by_size = np.argsort(eps_v, kind="stable")
-        if local in ("fastlip", "shor"):
-            t = time.perf_counter()
-            failed = np.zeros(n, dtype=bool)
-            for j in _bar(by_size, "local bounds", progress):
-                open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed)
-                if open_.size == 0:
-                    continue
-                e = eps_v[j]
-                ok = _local_fastlip(net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, norm)
-                status[open_[ok], j] = "certified"
-                stage[open_[ok], j] = "local-fastlip"
-                failed[open_[~ok]] = True
-            stage_seconds["local-fastlip"] = time.perf_counter() - t
-        if local == "shor":
-            if net.depth != 1:
-                raise ValueError("local='shor' needs a network with one hidden layer")
-            t = time.perf_counter()
-            failed = np.zeros(n, dtype=bool)
-            for j in _bar(by_size, "local Shor", progress):
-                open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed & ~wrong)
-                if open_.size == 0:
-                    continue
-                e = eps_v[j]
-                order_ = (
-                    None if scalar else _pair_reach(f_lo[open_], f_hi[open_], y[open_], bound, e)
-                )
-                ok = _local_shor_chunks(
-                    net, X[open_], y[open_], f_lo[open_], f_hi[open_], e, vr, order_, pool
-                )
-                status[open_[ok], j] = "certified"
-                stage[open_[ok], j] = "local-shor"
-                failed[open_[~ok]] = True
-            stage_seconds["local-shor"] = time.perf_counter() - t
+        ctx = _StageContext(net, X, y, f_lo, f_hi, vr, norm, bound, scalar, pool, stage_options)
 
-        if attack:
+        def run_attack_stage() -> None:
             from .attack import attack as run_attack
 
             t = time.perf_counter()
@@ -422,14 +422,39 @@ def certify(
                     run_attack, net, X[open_], y[open_], e, norm, vr, opts, pool
                 )
                 for idx, hit, xa in zip(open_, found, x_adv):
-                    if not hit:
-                        continue
-                    for q in np.flatnonzero(eps_v >= e):
-                        if status[idx, q] == "unknown":
-                            status[idx, q] = "attacked"
-                            stage[idx, q] = "attack"
-                            adversarial[(int(idx), int(q))] = xa
-            stage_seconds["attack"] = time.perf_counter() - t
+                    if hit:
+                        mark_attacked(int(idx), e, xa, "attack")
+            stage_seconds["attack"] = stage_seconds.get("attack", 0.0) + time.perf_counter() - t
+
+        def mark_attacked(idx: int, e: float, xa: np.ndarray, name: str) -> None:
+            for q in np.flatnonzero(eps_v >= e):
+                if status[idx, q] == "unknown":
+                    status[idx, q] = "attacked"
+                    stage[idx, q] = name
+                    adversarial[(idx, int(q))] = xa
+
+        attacked_early = False
+        for name in stages:
+            if attack and not attacked_early and name in EXPENSIVE_STAGES:
+                run_attack_stage()  # drop the attackable inputs before the expensive stages
+                attacked_early = True
+            t = time.perf_counter()
+            failed = np.zeros(n, dtype=bool)
+            for j in _bar(by_size, f"{name} stage", progress):
+                open_ = np.flatnonzero((status[:, j] == "unknown") & ~failed & ~wrong)
+                if open_.size == 0:
+                    continue
+                ok, found = STAGES[name](ctx, open_, eps_v[j])
+                label = STAGE_LABELS.get(name, name)
+                status[open_[ok], j] = "certified"
+                stage[open_[ok], j] = label
+                for idx, xa in found.items():
+                    mark_attacked(int(idx), eps_v[j], xa, label)
+                failed[open_[~ok]] = True
+            stage_seconds[STAGE_LABELS.get(name, name)] = time.perf_counter() - t
+
+        if attack and not attacked_early:
+            run_attack_stage()
 
         return Certification(
             eps=eps_v,
@@ -574,6 +599,146 @@ def _local_shor_chunks(net, X, y, f_lo, f_hi, eps, vr, order, executor) -> np.nd
         futures = [executor.submit(certify_inputs, *args(c)) for c in chunks]
         parts = [f.result() for f in futures]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def _local_stages(local: Any, net: ReLUNetwork, method: str) -> list[str]:
+    """The local stages in order, validated."""
+    if isinstance(local, str):
+        if local not in LOCAL_METHODS:
+            raise ValueError(f"unknown local method {local!r}; choose one of {LOCAL_METHODS}")
+        if local == "none":
+            return []
+        if local == "shor":
+            names = ["fastlip", "shor"]
+        elif local == "auto":
+            names = ["crown", "fastlip"] + (["shor"] if net.depth == 1 else [])
+            names += ["lp-all", "milp"]
+        else:
+            names = [local]
+    else:
+        names = list(local)
+        bad = [x for x in names if x not in LOCAL_METHODS or x in ("auto", "none")]
+        if bad:
+            raise ValueError(f"unknown local stage(s) {bad}; choose among {LOCAL_METHODS[:-2]}")
+    if "shor" in names and net.depth != 1:
+        raise ValueError("the local 'shor' stage needs a network with one hidden layer")
+    return names
+
+
+@dataclass
+class _StageContext:
+    """What every local stage reads."""
+
+    net: ReLUNetwork
+    X: np.ndarray
+    y: np.ndarray
+    f_lo: np.ndarray
+    f_hi: np.ndarray
+    vr: Any
+    norm: str
+    bound: Any
+    scalar: bool
+    pool: Any
+    options: dict[str, Any]
+
+
+def _stage_fastlip(ctx: _StageContext, idx: np.ndarray, eps: float):
+    X = ctx.X[idx]
+    ok = _local_fastlip(ctx.net, X, ctx.y[idx], ctx.f_lo[idx], ctx.f_hi[idx], eps, ctx.vr, ctx.norm)
+    return ok, {}
+
+
+def _stage_shor(ctx: _StageContext, idx: np.ndarray, eps: float):
+    order = (
+        None
+        if ctx.scalar
+        else _pair_reach(ctx.f_lo[idx], ctx.f_hi[idx], ctx.y[idx], ctx.bound, eps)
+    )
+    ok = _local_shor_chunks(
+        ctx.net, ctx.X[idx], ctx.y[idx], ctx.f_lo[idx], ctx.f_hi[idx], eps, ctx.vr, order, ctx.pool
+    )
+    return ok, {}
+
+
+def _margin_stage(method: str):
+    def run(ctx: _StageContext, idx: np.ndarray, eps: float):
+        from .margins import margin_lower_bounds
+
+        lo, hi = ball_boxes(ctx.X[idx], eps, ctx.vr)
+        lb = margin_lower_bounds(ctx.net, lo, hi, ctx.y[idx], method)
+        return np.all(lb > 0, axis=1), {}
+
+    return run
+
+
+def _lp_stage(intermediate: str):
+    def run(ctx: _StageContext, idx: np.ndarray, eps: float):
+        from .lp_verify import lp_margin_bounds
+
+        lo, hi = ball_boxes(ctx.X[idx], eps, ctx.vr)
+        opts = {k: v for k, v in ctx.options.items() if k in ("time_limit",)}
+        lb = _chunked(
+            ctx.pool,
+            lp_margin_bounds,
+            ctx.net,
+            lo,
+            hi,
+            ctx.y[idx],
+            dict(intermediate=intermediate, decide=True, **opts),
+        )
+        return np.all(lb > 0, axis=1), {}
+
+    return run
+
+
+def _stage_milp(ctx: _StageContext, idx: np.ndarray, eps: float):
+    from .lp_verify import milp_verify
+
+    lo, hi = ball_boxes(ctx.X[idx], eps, ctx.vr)
+    limit = float(ctx.options.get("milp_time_limit", MILP_TIME_LIMIT))
+    calls = [(ctx.net, lo[k], hi[k], int(ctx.y[i])) for k, i in enumerate(idx)]
+    if ctx.pool is None:
+        verdicts = [milp_verify(*c, time_limit=limit, x0=ctx.X[i]) for c, i in zip(calls, idx)]
+    else:
+        futures = [
+            ctx.pool.submit(milp_verify, *c, time_limit=limit, x0=ctx.X[i])
+            for c, i in zip(calls, idx)
+        ]
+        verdicts = [f.result() for f in futures]
+    ok = np.array([v.status == "certified" for v in verdicts], dtype=bool)
+    found = {
+        int(i): np.asarray(v.counterexample)
+        for i, v in zip(idx, verdicts)
+        if v.status == "attacked" and v.counterexample is not None
+    }
+    return ok, found
+
+
+MILP_TIME_LIMIT = 10.0
+"""Seconds per input of the ``milp`` stage (``stage_options={"milp_time_limit": ...}``)."""
+
+STAGES = {
+    "fastlip": _stage_fastlip,
+    "shor": _stage_shor,
+    "ibp": _margin_stage("ibp"),
+    "fastlin": _margin_stage("fastlin"),
+    "crown": _margin_stage("crown"),
+    "lp-last": _lp_stage("greedy"),
+    "lp-all": _lp_stage("lp"),
+    "milp": _stage_milp,
+}
+
+
+def _chunked(pool, fn, net, lo, hi, y, kwargs, size: int = 64) -> np.ndarray:
+    """``fn(net, lo, hi, y, **kwargs)`` over chunks of rows, on ``pool`` when given."""
+    n = lo.shape[0]
+    chunks = [slice(s, min(s + size, n)) for s in range(0, n, size)]
+    if pool is None:
+        parts = [fn(net, lo[c], hi[c], y[c], **kwargs) for c in chunks]
+    else:
+        futures = [pool.submit(fn, net, lo[c], hi[c], y[c], **kwargs) for c in chunks]
+        parts = [f.result() for f in futures]
+    return np.concatenate(parts, axis=0)
 
 
 def _local_fastlip(net, X, y, f_lo, f_hi, eps, vr, norm) -> np.ndarray:
