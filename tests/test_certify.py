@@ -152,3 +152,30 @@ def test_cli_certify(tmp_path, capsys):
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["certified_pct"] == summary["certified_pct"]
     assert main(["certify", str(model), "--inputs", str(inputs), "--eps", "-1"]) == 2
+
+
+def test_cli_cascade_stages(tmp_path, capsys):
+    """--method auto / --local lists: every input certified by the cascade is robust on a
+    dense grid of its ball; the milp stage leaves nothing open on a tiny network."""
+    net = lp.random_network((2, 5), outputs=3, seed=3)
+    model = tmp_path / "net.npz"
+    np.savez(model, W0=net.weights[0], b0=net.biases[0], W1=net.weights[1], b1=net.biases[1])
+    X = np.random.default_rng(1).uniform(0.2, 0.8, size=(8, 2))
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, x=X, y=predicted(net, X))
+    out = tmp_path / "report.json"
+    argv = [
+        "certify", str(model), "--inputs", str(inputs), "--eps", "0.15", "--method", "auto",
+        "--local", "crown,milp", "--milp-time-limit", "20", "--out", str(out), "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["certified_pct"][0] + summary["attacked_pct"][0] == pytest.approx(100.0)
+    records = json.loads(out.read_text())["inputs"]
+    g = np.linspace(-0.15, 0.15, 61)
+    grid = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+    for rec, x0 in zip(records, X):
+        res = rec["results"][0]
+        assert res["stage"] in ("matrix", "crown", "milp", "attack", "misclassified")
+        if res["status"] == "certified":
+            assert np.all(np.argmax(net.forward(x0 + grid), axis=1) == rec["label"])

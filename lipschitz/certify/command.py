@@ -12,6 +12,14 @@ import numpy as np
 METHODS = ("shor", "hr", "fastlip", "naive", "lipsdp", "lipopt")
 
 
+def parse_local(text: str | None) -> Any:
+    """``--local``: None, one stage name, or a comma-separated list."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    return names[0] if len(names) == 1 else names
+
+
 def parse_eps(values: list[str] | None) -> np.ndarray:
     """``["0.01", "0.1"]`` or ``["0.01:0.1:0.01"]`` (start:stop:step, stop included)."""
     if not values:
@@ -60,7 +68,12 @@ def add_parser(sub: Any) -> None:
         help="radius; repeat it, or start:stop:step (default 0.1)",
     )
     p.add_argument("--norm", default="inf", help="perturbation norm: inf, 1 or 2")
-    p.add_argument("--method", default="shor", choices=METHODS, help="matrix method")
+    p.add_argument(
+        "--method",
+        default="shor",
+        choices=METHODS + ("auto",),
+        help="matrix method (auto: the cascade, with --local auto unless given)",
+    )
     p.add_argument("--order", type=int, default=None, help="HR order (with --method hr)")
     p.add_argument(
         "--domain",
@@ -72,7 +85,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--matrix", default=None, help="matrix file (.npz/.json): loaded if present, else saved"
     )
-    p.add_argument("--local", default="fastlip", choices=("fastlip", "shor", "none"))
+    p.add_argument(
+        "--local",
+        default=None,
+        help="local stages, comma-separated, run in order on the inputs left open: fastlip "
+        "(default), shor, ibp, fastlin, crown, lp-last, lp-all, milp, auto, none",
+    )
+    p.add_argument(
+        "--milp-time-limit", type=float, default=None, help="seconds per input of the milp stage"
+    )
     p.add_argument("--no-attack", action="store_true", help="skip the PGD attack")
     p.add_argument(
         "--jobs",
@@ -127,7 +148,10 @@ def run(args: argparse.Namespace, net: Any) -> int:
             matrix=matrix,
             method=args.method,
             order=args.order,
-            local=args.local,
+            local=parse_local(args.local),
+            stage_options=(
+                {} if args.milp_time_limit is None else {"milp_time_limit": args.milp_time_limit}
+            ),
             attack=not args.no_attack,
             executor=executor,
             cache_dir=args.cache,
