@@ -121,6 +121,14 @@ def test_bad_input():
         lp.certify(net, X, eps=0.1, method="fastlip", local="bogus")
     with pytest.raises(ValueError, match="local stage"):
         lp.certify(net, X, eps=0.1, method="fastlip", local=["crown", "bogus"])
+    for bad in (
+        {"milp_time_limit": 0},
+        {"milp_time_limit": -1.0},
+        {"nodes": 3},
+        {"time_limit": "x"},
+    ):
+        with pytest.raises(ValueError, match="stage option"):
+            lp.certify(net, X, eps=0.1, method="fastlip", local="milp", stage_options=bad)
     deep = lp.random_network((3, 6, 6), outputs=3, seed=0)
     with pytest.raises(ValueError, match="one hidden layer"):
         lp.certify(deep, X, eps=0.1, method="fastlip", local="shor")

@@ -338,7 +338,7 @@ def certify(
         method = "shor" if net.depth == 1 and resolve_norm(norm) == "inf" else "fastlip"
         local = "auto" if local is None else local
     stages = _local_stages("fastlip" if local is None else local, net, method)
-    stage_options = dict(stage_options or {})
+    stage_options = _stage_options(stage_options)
     X = _as_inputs(net, inputs)
     eps_v = _eps(eps)
     norm = resolve_norm(norm)
@@ -599,6 +599,27 @@ def _local_shor_chunks(net, X, y, f_lo, f_hi, eps, vr, order, executor) -> np.nd
         futures = [executor.submit(certify_inputs, *args(c)) for c in chunks]
         parts = [f.result() for f in futures]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+STAGE_OPTIONS = ("milp_time_limit", "time_limit")
+"""Keys of ``stage_options``: seconds per input of the MILP stage, per LP of the LP stages."""
+
+
+def _stage_options(options: Any) -> dict[str, float]:
+    """``stage_options`` checked: known keys, positive finite seconds."""
+    out = dict(options or {})
+    unknown = sorted(set(out) - set(STAGE_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown stage option(s) {unknown}; choose among {STAGE_OPTIONS}")
+    for key, value in out.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"stage option {key} must be a number of seconds, got {value!r}")
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(
+                f"stage option {key} must be a positive number of seconds, got {value!r}"
+            )
+        out[key] = float(value)
+    return out
 
 
 def _local_stages(local: Any, net: ReLUNetwork, method: str) -> list[str]:
