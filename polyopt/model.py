@@ -130,6 +130,15 @@ class Problem:
         for p in [self.objective] + [c.poly for c in self.constraints]:
             for v in p.variables:
                 found[v.id] = v
+        by_name: dict[str, Variable] = {}
+        for v in list(found.values()) + list(declared or []):
+            other = by_name.setdefault(v.name, v)
+            if other is not v:
+                raise ValueError(
+                    f"two different variables are both named {v.name!r} (e.g. po.variables or "
+                    "po.from_sympy called twice): they would be distinct unknowns with one "
+                    "name; create each variable once and reuse it, or give distinct names"
+                )
         if declared is None:
             return tuple(found[k] for k in sorted(found))
         ids = {v.id for v in declared}

@@ -534,11 +534,20 @@ def test_to_json_round_trip_free_variable_and_string_problem():
     assert_same_problem(prob, back)
 
 
-def test_to_json_requires_unique_names():
+def test_same_name_variables_are_refused():
+    # two distinct unknowns with one name would be silently different (or merged on a round
+    # trip through JSON / strings): the problem refuses them
     a, b = po.Variable("z"), po.Variable("z")
-    prob = po.Problem(minimize=a + b**2)
-    with pytest.raises(ValueError, match="unique"):
-        prob.to_json()
+    with pytest.raises(ValueError, match="both named 'z'"):
+        po.Problem(minimize=a + b**2)
+    x, x2 = po.variables("x", 2), po.variables("x", 2)
+    with pytest.raises(ValueError, match="both named 'x1'"):
+        po.Problem(minimize=(x[0] - 2) ** 2, constraints=[x2[0] <= 1])
+    with pytest.raises(ValueError, match="both named"):
+        po.Problem(minimize=x[0], variables=[x[0], x2[0]])
+    # reusing the same objects is fine, and the optimum is the intended one
+    r = po.Problem(minimize=(x[0] - 2) ** 2, constraints=[x[0] <= 1]).solve()
+    assert r.bound == pytest.approx(1.0, abs=1e-6)
 
 
 # ----------------------------------------------------------------- JSON errors
