@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -244,7 +245,7 @@ def solve(
         if certified:
             bound = sound
     primal = sign * scale_f * res.primal_objective
-    return Result(
+    result = Result(
         bound=float(bound),
         status=res.status,
         sense=problem.sense,
@@ -264,3 +265,32 @@ def solve(
         backend_result=res,
         raw=res.raw,
     )
+    return _unbounded_check(result, problem)
+
+
+UNBOUNDED_CHECK_MAX_VARIABLES = 200
+"""Problems with at most this many variables and an unbounded variable box are searched for
+a ray proving them unbounded when the solve ends without an optimal finite bound."""
+
+
+def _unbounded_check(result: Result, problem: Problem) -> Result:
+    """``result`` with status ``"unbounded"`` (bound ``-inf``, ``+inf`` for a maximization,
+    certified) when :func:`polyopt.unbounded.unbounded_ray` proves the problem unbounded;
+    ``raw["unbounded_ray"]`` holds the direction."""
+    if result.status == "optimal" and np.isfinite(result.bound):
+        return result
+    if len(problem.variables) > UNBOUNDED_CHECK_MAX_VARIABLES:
+        return result
+    lo, hi = problem.variable_box()
+    if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+        return result  # a bounded feasible set: never unbounded
+    from .unbounded import unbounded_ray
+
+    ray = unbounded_ray(problem)
+    if ray is None:
+        return result
+    inf = -np.inf if problem.sense == "min" else np.inf
+    raw = dict(result.raw or {})
+    raw["unbounded_ray"] = ray
+    raw["solver_status"] = result.status
+    return dataclasses.replace(result, status="unbounded", bound=inf, sound_bound=inf, raw=raw)
