@@ -10,6 +10,8 @@ print(lipschitz.compare(net, domain=(center, radius)))    # every estimator in o
 rep = lipschitz.certify(net, x, y, eps=[0.01, 0.1])       # robustness of inputs
 """
 
+from polyopt import __version__
+
 from .baselines import clever, lipsdp, seqlip
 from .certify import AttackResult, Certification, LipschitzMatrix, attack, certify, pairwise_bounds
 from .compare import Comparison, compare
@@ -24,6 +26,7 @@ from .spec import GLOBAL_RADIUS, Box, dual_norm
 from .upper import upper_bound
 
 __all__ = [
+    "__version__",
     "ReLUNetwork",
     "Box",
     "GLOBAL_RADIUS",

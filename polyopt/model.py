@@ -112,7 +112,13 @@ class Problem:
             raw = Polynomial.parse(raw, table)
         objective = as_polynomial(raw, strict=False)
         if objective is None:
-            raise TypeError(f"the objective must be a polynomial, got {type(raw).__name__}")
+            hint = ""
+            if type(raw).__module__.split(".")[0] == "sympy":
+                hint = (
+                    " (a sympy expression: convert it with po.from_sympy(expr), or give the "
+                    "objective as a string)"
+                )
+            raise TypeError(f"the objective must be a polynomial, got {type(raw).__name__}{hint}")
         cons: list[Constraint] = []
         for item in items:
             if isinstance(item, str):

@@ -613,3 +613,17 @@ def test_from_json_file_errors(tmp_path):
 def test_from_dict_not_a_dict():
     with pytest.raises(ValueError, match="JSON object"):
         po.Problem.from_dict([PROBLEM])
+
+
+def test_sympy_objective_points_to_from_sympy():
+    sympy = pytest.importorskip("sympy")
+    x = sympy.symbols("x")
+    with pytest.raises(TypeError, match="from_sympy"):
+        po.Problem(minimize=x**2 - 1)
+    assert po.from_sympy(x**2 - 1) is not None
+
+
+def test_versions():
+    import lipschitz
+
+    assert lipschitz.__version__ == po.__version__ and po.__version__.count(".") == 2
