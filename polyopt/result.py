@@ -68,6 +68,16 @@ class Result:
     backend_result: BackendResult = field(repr=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __str__(self) -> str:
+        """One line: the bound, whether it is certified, the status and how it was solved."""
+        kind = "lower" if self.sense == "min" else "upper"
+        cert = "certified" if self.certified else "not certified"
+        return (
+            f"{kind} bound {self.bound:.10g} ({cert}), status {self.status}; {self.relaxation} "
+            f"relaxation of order {self.order}, {self.solver} ({self.form} form), "
+            f"{self.seconds:.3g} s"
+        )
+
     @property
     def seconds(self) -> float:
         """Build plus solve time."""

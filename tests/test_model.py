@@ -627,3 +627,11 @@ def test_versions():
     import lipschitz
 
     assert lipschitz.__version__ == po.__version__ and po.__version__.count(".") == 2
+
+
+def test_result_prints_one_line():
+    x = po.variables("x", 2)
+    r = po.Problem(minimize=x[0] ** 2 + x[1] ** 2 - x[0], constraints=[1 - x[0] ** 2 >= 0]).solve()
+    text = str(r)
+    assert "\n" not in text and "lower bound -0.25" in text and "certified" in text
+    assert "status optimal" in text
