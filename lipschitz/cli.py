@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -20,10 +21,17 @@ from .network import ReLUNetwork
 from .random_nets import random_network
 from .upper import upper_bound
 
+MODEL_HELP = ".onnx, .npz with W0, b0, W1, b1, ..., or a folder of W1/B1/W2/B2 .npy"
+
 
 def load_model(path: str) -> ReLUNetwork:
-    """A network from an ONNX file or an ``.npz`` with arrays ``W0, b0, W1, b1, ...``
-    (weights of shape (out, in), the last pair the output layer)."""
+    """A network from an ONNX file, an ``.npz`` with arrays ``W0, b0, W1, b1, ...`` (weights
+    of shape (out, in), the last pair the output layer), or a folder in SDP-NN's format
+    (``W1.npy, B1.npy, W2.npy, B2.npy``, weights (in, out): :func:`lipschitz.load_sdp_nn`)."""
+    if os.path.isdir(path):
+        from .data import load_sdp_nn
+
+        return load_sdp_nn(path)
     if path.endswith(".onnx"):
         return ReLUNetwork.from_onnx(path)
     if path.endswith(".npz"):
@@ -39,7 +47,10 @@ def load_model(path: str) -> ReLUNetwork:
         if not weights:
             raise ValueError(f"{path}: no arrays named W0, b0, W1, b1, ...")
         return ReLUNetwork.from_numpy(weights, biases)
-    raise ValueError(f"unsupported model file {path!r}: use .onnx or .npz (W0, b0, W1, b1, ...)")
+    raise ValueError(
+        f"unsupported model file {path!r}: use .onnx, .npz (W0, b0, W1, b1, ...) or a folder "
+        "with W1.npy, B1.npy, W2.npy, B2.npy"
+    )
 
 
 BOUND_METHODS = (
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="bounds of a small random network by every method")
     bp = sub.add_parser("bound", help="bound the Lipschitz constant of a network file")
-    bp.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
+    bp.add_argument("model", help=MODEL_HELP)
     bp.add_argument("--method", default="hr", choices=list(BOUND_METHODS))
     bp.add_argument("--order", type=int, default=None, help="HR order (1 or 2; default 2)")
     bp.add_argument("--norm", default="inf", help="input norm: inf, 1 or 2")
@@ -128,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     bp.add_argument("--time-limit", type=float, default=None, help="seconds (exact, SDPs)")
     bp.add_argument("--json", action="store_true", help="print a JSON record")
     cp = sub.add_parser("compare", help="every estimator on a network file, in one table")
-    cp.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
+    cp.add_argument("model", help=MODEL_HELP)
     cp.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),

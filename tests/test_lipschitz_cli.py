@@ -113,3 +113,19 @@ def test_bound_exact_and_compare(tmp_path, capsys):
     assert main(["bound", str(path), "--method", "exact", "--norm", "2", "--output", "0"]) == 2
     assert "polyhedral" in capsys.readouterr().err
     assert main(["compare", str(path), "--methods", "exact,magic", "--output", "0"]) == 2
+
+
+def test_bound_reads_the_sdp_nn_folder_format(tmp_path, capsys):
+    # W1 (in, out), B1, W2 (hidden, out), B2 as .npy files: the layout of ../shared/data/sdp-nn
+    net = lp.random_network((4, 6), outputs=3, seed=2)
+    for name, arr in (
+        ("W1", net.weights[0].T),
+        ("B1", net.biases[0]),
+        ("W2", net.weights[1].T),
+        ("B2", net.biases[1]),
+    ):
+        np.save(tmp_path / f"{name}.npy", arr)
+    assert main(["bound", str(tmp_path), "--method", "fastlip", "--output", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ref = lp.upper_bound(net, method="fastlip", output=1)
+    assert record["value"] == pytest.approx(ref.value, rel=1e-12)

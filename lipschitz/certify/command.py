@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+MODEL_HELP = ".onnx, .npz with W0, b0, W1, b1, ..., or a folder of W1/B1/W2/B2 .npy"
 METHODS = ("shor", "hr", "fastlip", "naive", "lipsdp", "lipopt")
 
 
@@ -59,7 +60,7 @@ def parse_domain(text: str, dim: int) -> Any:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("certify", help="certify the robustness of inputs (a .npz with x, y)")
-    p.add_argument("model", help=".onnx file, or .npz with W0, b0, W1, b1, ...")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--inputs", required=True, help=".npz with x (n, d) and optionally y (n,)")
     p.add_argument(
         "--eps",
