@@ -159,6 +159,8 @@ def main() -> None:
                 row["cascade stage seconds"] = {
                     k: round(v, 1) for k, v in rep.stage_seconds.items()
                 }
+                if args.check:
+                    row["check"] = check_certified(net, X, rep, e)
             rows[e] = row
             print(f"eps {e}: {json.dumps(row)}", flush=True)
     finally:
