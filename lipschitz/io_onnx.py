@@ -33,12 +33,21 @@ def _load(path_or_model: Any) -> Any:
 
     if isinstance(path_or_model, onnx.ModelProto):
         return path_or_model
-    if isinstance(path_or_model, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(path_or_model))
-    if isinstance(path_or_model, (str, os.PathLike)):
-        if not os.path.isfile(path_or_model):
-            raise FileNotFoundError(f"ONNX file not found: {os.fspath(path_or_model)!r}")
-        return onnx.load(path_or_model)
+    what = "the ONNX bytes"
+    try:
+        if isinstance(path_or_model, (bytes, bytearray)):
+            return onnx.load_from_string(bytes(path_or_model))
+        if isinstance(path_or_model, (str, os.PathLike)):
+            what = repr(os.fspath(path_or_model))
+            if not os.path.isfile(path_or_model):
+                raise FileNotFoundError(f"ONNX file not found: {what}")
+            return onnx.load(path_or_model)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError and friends: not an ONNX model
+        raise ValueError(
+            f"{what} is not a readable ONNX model ({type(exc).__name__}: {exc})"
+        ) from None
     raise TypeError(
         "expected a path to an .onnx file or an onnx.ModelProto, "
         f"got {type(path_or_model).__name__}"

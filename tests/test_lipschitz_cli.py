@@ -129,3 +129,14 @@ def test_bound_reads_the_sdp_nn_folder_format(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     ref = lp.upper_bound(net, method="fastlip", output=1)
     assert record["value"] == pytest.approx(ref.value, rel=1e-12)
+
+
+def test_corrupt_onnx_is_one_line(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage, not a protobuf")
+    assert main(["bound", str(bad), "--method", "fastlip"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a readable ONNX model" in err
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        lp.ReLUNetwork.from_onnx(b"garbage")
