@@ -214,11 +214,52 @@ class Problem:
         return implied_box(self)
 
     # ----------------------------------------------------------------- solving
-    def solve(self, order: int | None = None, **options: Any) -> Result:
-        """Solve a moment relaxation; see :func:`polyopt.solve` for the options."""
+    def solve(
+        self,
+        order: int | None = None,
+        *,
+        solver: str | None = None,
+        form: str = "auto",
+        sparsity: str | None = None,
+        tol: float | None = None,
+        max_iters: int | None = None,
+        time_limit: float | None = None,
+        verbose: bool = False,
+        scale: bool = True,
+        solver_options: dict[str, Any] | None = None,
+        method: str = "sdp",
+        degree: int | None = None,
+        **sparsity_options: Any,
+    ) -> Result:
+        """Solve the relaxation of order ``order`` (default: the smallest valid one).
+
+        ``solver``: ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"arrow"``, ``"lowrank"``,
+        ``"highs"``, ``"mosek"`` or ``"cvxpy:NAME"`` (default by size); ``form``:
+        ``"moment"``, ``"gram"`` or ``"auto"``; ``sparsity``: None (dense),
+        ``"correlative"`` or ``"nearly"`` (HR-d), with ``sparsity_options`` ``cliques``,
+        ``bad``, ``chordal``, ``ball_radii``, ``eliminate``; ``tol``, ``max_iters``,
+        ``time_limit`` (seconds), ``verbose``, ``scale`` (variables scaled by their implied
+        bounds), ``solver_options`` (passed to the solver); ``method="lp"`` with ``degree``:
+        the Krivine-Stengle LP hierarchy. The full reference is :func:`polyopt.solve`.
+        """
         from .solve import solve
 
-        return solve(self, order=order, **options)
+        return solve(
+            self,
+            order=order,
+            solver=solver,
+            form=form,
+            sparsity=sparsity,
+            tol=tol,
+            max_iters=max_iters,
+            time_limit=time_limit,
+            verbose=verbose,
+            scale=scale,
+            solver_options=solver_options,
+            method=method,
+            degree=degree,
+            **sparsity_options,
+        )
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
