@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from polyopt.jsonio import to_strict
+
 from .baselines import clever, lipsdp, seqlip
 from .exact import exact, liplp
 from .lipopt import lipopt
@@ -101,9 +103,8 @@ class Comparison:
         """Write the table as ``.csv`` or ``.json`` (by the file's extension)."""
         if path.endswith(".json"):
             with open(path, "w") as f:
-                json.dump(
-                    {"norm": self.norm, "exact": self.exact, "rows": self.as_dicts()}, f, indent=2
-                )
+                data = {"norm": self.norm, "exact": self.exact, "rows": self.as_dicts()}
+                json.dump(to_strict(data), f, indent=2, allow_nan=False)
         elif path.endswith(".csv"):
             with open(path, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))

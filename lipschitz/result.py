@@ -63,6 +63,61 @@ class LipschitzBound:
     def __float__(self) -> float:
         return float(self.value)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready fields (``info`` keeps its JSON-able entries; non-finite numbers
+        as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`)."""
+        from polyopt.jsonio import jsonable, to_strict
+
+        return to_strict(
+            {
+                "value": self.value,
+                "kind": self.kind,
+                "method": self.method,
+                "status": self.status,
+                "sound": self.sound,
+                "seconds": self.seconds,
+                "norm": self.norm,
+                "sizes": {k: v for k, v in self.sizes.items() if jsonable(v)},
+                "neurons": self.neurons,
+                "info": {k: v for k, v in self.info.items() if jsonable(v)},
+            }
+        )
+
+    def to_json(self, path: str | None = None) -> str:
+        """The :meth:`to_dict` record as JSON text (written to ``path`` when given)."""
+        import json
+
+        text = json.dumps(self.to_dict(), allow_nan=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LipschitzBound:
+        """The bound back from :meth:`to_dict` (``info`` as written)."""
+        from polyopt.jsonio import from_strict
+
+        return cls(
+            value=float(from_strict(data["value"])),
+            kind=str(data["kind"]),
+            method=str(data["method"]),
+            status=str(data.get("status", "optimal")),
+            sound=bool(data.get("sound", True)),
+            seconds=float(from_strict(data.get("seconds", 0.0))),
+            norm=str(data.get("norm", "inf")),
+            sizes=dict(data.get("sizes", {})),
+            neurons={k: list(v) for k, v in dict(data.get("neurons", {})).items()},
+            info={k: from_strict(v) for k, v in dict(data.get("info", {})).items()},
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LipschitzBound:
+        """The bound back from :meth:`to_json` text."""
+        import json
+
+        return cls.from_dict(json.loads(text))
+
     def __repr__(self) -> str:
         extra = "" if self.sound or self.kind != "upper" else ", not certified"
         return (

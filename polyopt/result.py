@@ -78,6 +78,48 @@ class Result:
             f"{self.seconds:.3g} s"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as strict-JSON-ready fields (the problem as :meth:`Problem.to_dict`;
+        non-finite numbers as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`)."""
+        from .jsonio import jsonable, to_strict
+
+        try:
+            problem = self.problem.to_dict()
+        except ValueError:
+            problem = None
+        raw = {k: v for k, v in (self.raw or {}).items() if jsonable(v)}
+        return to_strict(
+            {
+                "bound": self.bound,
+                "certified": self.certified,
+                "status": self.status,
+                "sense": self.sense,
+                "order": self.order,
+                "relaxation": self.relaxation,
+                "solver": self.solver,
+                "form": self.form,
+                "sound_bound": self.sound_bound,
+                "primal_value": self.primal_value,
+                "dual_value": self.dual_value,
+                "sizes": self.sizes,
+                "build_seconds": self.build_seconds,
+                "solve_seconds": self.solve_seconds,
+                "iterations": self.iterations,
+                "problem": problem,
+                "raw": raw,
+            }
+        )
+
+    def to_json(self, path: str | None = None) -> str:
+        """The :meth:`to_dict` record as strict JSON text (written to ``path`` when given)."""
+        import json
+
+        text = json.dumps(self.to_dict(), allow_nan=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        return text
+
     @property
     def seconds(self) -> float:
         """Build plus solve time."""
