@@ -89,13 +89,16 @@ class _Enumerator:
             rhs.append(self.hi[i])
         cost = np.zeros(n + 1)
         cost[-1] = -1.0
-        res = linprog(
-            cost,
-            A_ub=np.array(A),
-            b_ub=np.array(rhs),
-            bounds=[(None, None)] * (n + 1),
-            method="highs",
-        )
+        for method in ("highs", "highs-ds", "highs-ipm"):  # HiGHS's "Not Set" on odd scales
+            res = linprog(
+                cost,
+                A_ub=np.array(A),
+                b_ub=np.array(rhs),
+                bounds=[(None, None)] * (n + 1),
+                method=method,
+            )
+            if res.status == 0:
+                break
         if res.status != 0:
             raise RuntimeError(f"region LP failed: {res.message}")
         return float(-res.fun), res.x[:n]
