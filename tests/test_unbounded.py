@@ -66,7 +66,9 @@ def test_bounded_problems_are_not_flagged():
         assert prob.solve().status != "unbounded"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    derandomize=True, max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     coeffs=st.lists(st.integers(-3, 3), min_size=6, max_size=6),
     box=st.booleans(),
