@@ -85,13 +85,9 @@ class LipschitzBound:
 
     def to_json(self, path: str | None = None) -> str:
         """The :meth:`to_dict` record as JSON text (written to ``path`` when given)."""
-        import json
+        from polyopt.jsonio import write_json
 
-        text = json.dumps(self.to_dict(), allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        return text
+        return write_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LipschitzBound:

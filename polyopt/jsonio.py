@@ -53,3 +53,15 @@ def jsonable(obj: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def write_json(record: dict[str, Any], path: str | None = None) -> str:
+    """``record`` (already :func:`to_strict`) as strict JSON text, also written to ``path``
+    (with a final newline) when given."""
+    import json
+
+    text = json.dumps(record, allow_nan=False)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return text

@@ -112,13 +112,9 @@ class Result:
 
     def to_json(self, path: str | None = None) -> str:
         """The :meth:`to_dict` record as strict JSON text (written to ``path`` when given)."""
-        import json
+        from .jsonio import write_json
 
-        text = json.dumps(self.to_dict(), allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        return text
+        return write_json(self.to_dict(), path)
 
     @property
     def seconds(self) -> float:

@@ -368,7 +368,7 @@ def certify(
             matrix,
             method,
             order,
-            executor,
+            pool if pool is not None else executor,
             cache_dir,
             progress,
             options,
