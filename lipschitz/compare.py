@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -66,6 +65,27 @@ class Row:
             "message": self.message,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`as_dict` as strict-JSON-ready values (non-finite numbers as strings)."""
+        return to_strict(self.as_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Row:
+        """The row back from :meth:`to_dict`."""
+        from polyopt.result import _decode
+
+        rel = data.get("rel_error")
+        return cls(
+            method=str(data["method"]),
+            kind=str(data["kind"]),
+            value=float(_decode(data["value"])),
+            seconds=float(_decode(data["seconds"])),
+            status=str(data["status"]),
+            sound=bool(data["sound"]),
+            rel_error=None if rel is None else float(_decode(rel)),
+            message=str(data.get("message", "")),
+        )
+
 
 @dataclass
 class Comparison:
@@ -99,12 +119,57 @@ class Comparison:
             )
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready record: ``"type": "Comparison"``, ``norm``, ``exact``, ``rows``
+        (:meth:`Row.to_dict`) and ``results`` (each :meth:`LipschitzBound.to_dict`, an
+        ``ExactValue`` marked as such)."""
+        return {
+            "type": "Comparison",
+            "norm": self.norm,
+            "exact": to_strict(self.exact),
+            "rows": [row.to_dict() for row in self.rows],
+            "results": {str(m): b.to_dict() for m, b in self.results.items()},
+        }
+
+    def to_json(self, path: str | None = None) -> str:
+        """The :meth:`to_dict` record as strict JSON text (written to ``path`` when given)."""
+        from polyopt.jsonio import write_json
+
+        return write_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """The table back from :meth:`to_dict` (results of exact methods as ``ExactValue``)."""
+        from polyopt.result import _decode
+
+        if not isinstance(data, dict) or "rows" not in data:
+            raise ValueError("not a Comparison record: expected a JSON object with rows")
+        if data.get("type", "Comparison") != "Comparison":
+            raise ValueError(f"the record is a {data['type']}, not a Comparison")
+        exact_value = data.get("exact")
+        return cls(
+            rows=[Row.from_dict(r) for r in data["rows"]],
+            results={
+                str(m): LipschitzBound.from_dict(b)
+                for m, b in dict(data.get("results") or {}).items()
+            },
+            exact=None if exact_value is None else float(_decode(exact_value)),
+            norm=str(data.get("norm", "inf")),
+        )
+
+    @classmethod
+    def from_json(cls, text_or_path: Any) -> Comparison:
+        """The table back from :meth:`to_json` text, or from the JSON file at a path (what
+        ``save("t.json")`` and ``lipschitz compare --save t.json`` write)."""
+        from polyopt.result import _load_json
+
+        return cls.from_dict(_load_json(text_or_path))
+
     def save(self, path: str) -> None:
-        """Write the table as ``.csv`` or ``.json`` (by the file's extension)."""
+        """Write the table as ``.csv`` or ``.json`` (by the file's extension; ``.json`` is
+        :meth:`to_json`, read back by :meth:`from_json`)."""
         if path.endswith(".json"):
-            with open(path, "w") as f:
-                data = {"norm": self.norm, "exact": self.exact, "rows": self.as_dicts()}
-                json.dump(to_strict(data), f, indent=2, allow_nan=False)
+            self.to_json(path)
         elif path.endswith(".csv"):
             with open(path, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(Row.__dataclass_fields__))

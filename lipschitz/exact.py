@@ -99,6 +99,43 @@ class ExactValue(LipschitzBound):
             f"status={self.status!r}, {self.seconds:.3g} s)"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The :meth:`LipschitzBound.to_dict` record with ``"type": "ExactValue"`` and the
+        bracket ``lower`` / ``upper`` (strict JSON: non-finite numbers as strings)."""
+        from polyopt.jsonio import to_strict
+
+        return super().to_dict() | to_strict({"lower": self.lower, "upper": self.upper})
+
+    def to_json(self, path: str | None = None) -> str:
+        """The :meth:`to_dict` record as strict JSON text (written to ``path`` when given)."""
+        from polyopt.jsonio import write_json
+
+        return write_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExactValue:
+        """The exact value back from :meth:`to_dict` (``LipschitzBound.from_dict`` of such a
+        record also gives an ``ExactValue``)."""
+        from polyopt.result import _decode
+
+        if not isinstance(data, dict):
+            raise ValueError("an ExactValue record must be a JSON object")
+        kind = data.get("type", cls.__name__)
+        if kind != cls.__name__:
+            raise ValueError(f"the record is a {kind}, not an {cls.__name__}")
+        return cls(
+            **LipschitzBound._fields_from_dict(data),
+            lower=float(_decode(data.get("lower", "nan"))),
+            upper=float(_decode(data.get("upper", "nan"))),
+        )
+
+    @classmethod
+    def from_json(cls, text_or_path: Any) -> ExactValue:
+        """The exact value back from :meth:`to_json` text, or from the JSON file at a path."""
+        from polyopt.result import _load_json
+
+        return cls.from_dict(_load_json(text_or_path))
+
 
 # ---------------------------------------------------------------------- exact arithmetic
 

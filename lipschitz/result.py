@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+_TYPES: dict[str, type[LipschitzBound]] = {}
+"""Subclasses of :class:`LipschitzBound` by name: the ``"type"`` key of their JSON records."""
+
 
 @dataclass
 class LipschitzBound:
@@ -60,16 +63,23 @@ class LipschitzBound:
         """Number of unstable neurons left in the problem."""
         return int(sum(self.neurons.get("unstable", [])))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _TYPES[cls.__name__] = cls
+
     def __float__(self) -> float:
         return float(self.value)
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready fields (``info`` keeps its JSON-able entries; non-finite numbers
-        as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`)."""
+        as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`). ``"type"`` names the
+        class (``"LipschitzBound"``, ``"ExactValue"``, ...) so that :meth:`from_dict` gives it
+        back."""
         from polyopt.jsonio import jsonable, to_strict
 
         return to_strict(
             {
+                "type": type(self).__name__,
                 "value": self.value,
                 "kind": self.kind,
                 "method": self.method,
@@ -91,28 +101,42 @@ class LipschitzBound:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LipschitzBound:
-        """The bound back from :meth:`to_dict` (``info`` as written)."""
-        from polyopt.jsonio import from_strict
+        """The bound back from :meth:`to_dict` (``info`` as written: arrays come back as
+        lists, non-finite numbers as floats). A record whose ``"type"`` names a subclass
+        (``"ExactValue"``) gives an object of that subclass."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a {cls.__name__} record must be a JSON object")
+        sub = _TYPES.get(str(data.get("type")))
+        if sub is not None and sub is not cls and issubclass(sub, cls):
+            return sub.from_dict(data)
+        return cls(**cls._fields_from_dict(data))
 
-        return cls(
-            value=float(from_strict(data["value"])),
+    @staticmethod
+    def _fields_from_dict(data: dict[str, Any]) -> dict[str, Any]:
+        """The :class:`LipschitzBound` fields of a :meth:`to_dict` record."""
+        from polyopt.result import _decode
+
+        if "value" not in data or "kind" not in data or "method" not in data:
+            raise ValueError("not a Lipschitz bound record: value, kind and method are required")
+        return dict(
+            value=float(_decode(data["value"])),
             kind=str(data["kind"]),
             method=str(data["method"]),
             status=str(data.get("status", "optimal")),
             sound=bool(data.get("sound", True)),
-            seconds=float(from_strict(data.get("seconds", 0.0))),
+            seconds=float(_decode(data.get("seconds", 0.0))),
             norm=str(data.get("norm", "inf")),
-            sizes=dict(data.get("sizes", {})),
-            neurons={k: list(v) for k, v in dict(data.get("neurons", {})).items()},
-            info={k: from_strict(v) for k, v in dict(data.get("info", {})).items()},
+            sizes={str(k): _decode(v) for k, v in dict(data.get("sizes", {})).items()},
+            neurons={str(k): list(v) for k, v in dict(data.get("neurons", {})).items()},
+            info={str(k): _decode(v) for k, v in dict(data.get("info", {})).items()},
         )
 
     @classmethod
-    def from_json(cls, text: str) -> LipschitzBound:
-        """The bound back from :meth:`to_json` text."""
-        import json
+    def from_json(cls, text_or_path: Any) -> LipschitzBound:
+        """The bound back from :meth:`to_json` text, or from the JSON file at a path."""
+        from polyopt.result import _load_json
 
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(_load_json(text_or_path))
 
     def __repr__(self) -> str:
         extra = "" if self.sound or self.kind != "upper" else ", not certified"

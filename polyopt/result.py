@@ -31,6 +31,71 @@ class Minimizers(list):
         self.certified = certified
         self.reason = reason
 
+    def __repr__(self) -> str:
+        """The points with the ``certified`` flag and the reason (also what ``print`` shows)."""
+        pts = ", ".join(np.array2string(np.asarray(p), precision=8, separator=", ") for p in self)
+        return f"Minimizers([{pts}], certified={self.certified}, reason={self.reason!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"points", "certified", "reason"}`` (points as lists, strict-JSON-ready)."""
+        from .jsonio import to_strict
+
+        return to_strict({"points": list(self), "certified": self.certified, "reason": self.reason})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Minimizers:
+        """The list back from :meth:`to_dict` (points as float arrays)."""
+        points = [np.array(_decode(p), dtype=float) for p in data.get("points", [])]
+        return cls(points, bool(data["certified"]), str(data.get("reason", "")))
+
+    def _copy(self) -> Minimizers:
+        return Minimizers([p.copy() for p in self], self.certified, self.reason)
+
+
+RANK_TOL = 1e-9
+"""Default rank tolerance of :meth:`Result.minimizers` (flat truncation and extraction)."""
+
+FEAS_TOL = 1e-5
+"""Default feasibility tolerance of :meth:`Result.minimizers` (checking extracted points)."""
+
+FROM_JSON = (
+    "this Result was read from JSON, which keeps the bound, status, sizes, timings and "
+    "minimizers but not the relaxation or the solver output; solve the problem again "
+    "(result.problem.solve(...)) to get {what}"
+)
+"""The message of the error raised when a read-back :class:`Result` is asked for data that
+JSON does not keep."""
+
+
+def _decode(value: Any) -> Any:
+    """``value`` written by :func:`polyopt.jsonio.to_strict` with the non-finite strings
+    turned back into floats, in nested lists and dicts too."""
+    from .jsonio import from_strict
+
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return from_strict(value)
+
+
+def _load_json(text_or_path: Any) -> Any:
+    """Parse JSON text, or the JSON file at a path (a ``PathLike``, or a string that does not
+    start with ``{`` or ``[``)."""
+    import json
+    import os
+
+    if isinstance(text_or_path, bytes):
+        text_or_path = text_or_path.decode("utf-8")
+    if isinstance(text_or_path, os.PathLike) or (
+        isinstance(text_or_path, str) and not text_or_path.lstrip().startswith(("{", "["))
+    ):
+        with open(text_or_path, encoding="utf-8") as fh:
+            return json.load(fh)
+    if not isinstance(text_or_path, str):
+        raise TypeError(f"expected JSON text or a path, got {type(text_or_path).__name__}")
+    return json.loads(text_or_path)
+
 
 @dataclass
 class Result:
@@ -78,16 +143,28 @@ class Result:
             f"{self.seconds:.3g} s"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, minimizers: bool = True) -> dict[str, Any]:
         """The outcome as strict-JSON-ready fields (the problem as :meth:`Problem.to_dict`;
-        non-finite numbers as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`)."""
+        non-finite numbers as ``"nan"`` / ``"inf"`` strings, see :mod:`polyopt.jsonio`).
+
+        With ``minimizers`` (default) the record also holds :meth:`minimizers` at the default
+        tolerances, with their ``certified`` flag and reason; :meth:`from_dict` reads all of it
+        back. The moments and dual blocks are not written."""
         from .jsonio import jsonable, to_strict
 
-        try:
-            problem = self.problem.to_dict()
-        except ValueError:
-            problem = None
+        problem = None
+        if self.problem is not None:
+            try:
+                problem = self.problem.to_dict()
+            except ValueError:
+                problem = None
         raw = {k: v for k, v in (self.raw or {}).items() if jsonable(v)}
+        mins = None
+        if minimizers:
+            try:
+                mins = self.minimizers().to_dict() | {"rank_tol": RANK_TOL, "feas_tol": FEAS_TOL}
+            except RuntimeError:  # read from JSON without stored minimizers
+                mins = None
         return to_strict(
             {
                 "bound": self.bound,
@@ -106,15 +183,79 @@ class Result:
                 "solve_seconds": self.solve_seconds,
                 "iterations": self.iterations,
                 "problem": problem,
+                "minimizers": mins,
                 "raw": raw,
             }
         )
 
-    def to_json(self, path: str | None = None) -> str:
+    def to_json(self, path: str | None = None, minimizers: bool = True) -> str:
         """The :meth:`to_dict` record as strict JSON text (written to ``path`` when given)."""
         from .jsonio import write_json
 
-        return write_json(self.to_dict(), path)
+        return write_json(self.to_dict(minimizers=minimizers), path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """A result back from :meth:`to_dict`.
+
+        Every scalar field, the status, sizes, JSON-able ``raw`` entries, the problem (rebuilt
+        with :meth:`Problem.from_dict`) and the minimizers come back; ``relax`` and
+        ``backend_result`` are None, so :attr:`moments`, :attr:`gram`, :attr:`block_names`
+        and the like raise ``RuntimeError`` (the result was read from JSON), and
+        :meth:`minimizers` returns the stored points (only at the tolerances they were
+        computed with)."""
+        if not isinstance(data, dict) or "bound" not in data or "status" not in data:
+            raise ValueError("not a Result record: expected a JSON object with bound and status")
+
+        def num(key: str) -> float:
+            return float(_decode(data[key]))
+
+        sound = data.get("sound_bound")
+        iters = data.get("iterations")
+        problem = None
+        if data.get("problem"):
+            problem = Problem.from_dict(data["problem"])
+        raw = data.get("raw") or {}
+        result = cls(
+            bound=num("bound"),
+            status=str(data["status"]),
+            sense=str(data["sense"]),
+            order=int(data["order"]),
+            relaxation=str(data["relaxation"]),
+            solver=str(data["solver"]),
+            form=str(data["form"]),
+            sound_bound=None if sound is None else float(_decode(sound)),
+            primal_value=num("primal_value"),
+            dual_value=num("dual_value"),
+            sizes={str(k): _decode(v) for k, v in dict(data.get("sizes") or {}).items()},
+            build_seconds=num("build_seconds"),
+            solve_seconds=num("solve_seconds"),
+            iterations=None if iters is None else int(iters),
+            problem=problem,  # type: ignore[arg-type]
+            relax=None,  # type: ignore[arg-type]
+            backend_result=None,  # type: ignore[arg-type]
+            raw={str(k): _decode(v) for k, v in dict(raw).items()},
+        )
+        result.__dict__["_read_from_json"] = True
+        mins = data.get("minimizers")
+        if mins is not None:
+            tols = (float(mins.get("rank_tol", RANK_TOL)), float(mins.get("feas_tol", FEAS_TOL)))
+            result.__dict__["_stored_minimizers"] = (tols, Minimizers.from_dict(mins))
+        return result
+
+    @classmethod
+    def from_json(cls, text_or_path: Any) -> Result:
+        """A result back from :meth:`to_json` text, or from the JSON file at a path."""
+        return cls.from_dict(_load_json(text_or_path))
+
+    @property
+    def read_from_json(self) -> bool:
+        """True when this result was read back from JSON (no relaxation, no solver output)."""
+        return bool(self.__dict__.get("_read_from_json", False))
+
+    def _need_solver_output(self, what: str) -> None:
+        if self.relax is None or self.backend_result is None:
+            raise RuntimeError(FROM_JSON.format(what=what))
 
     @property
     def seconds(self) -> float:
@@ -133,6 +274,7 @@ class Result:
 
     # ----------------------------------------------------------------- moments and duals
     def _scaled_y(self) -> np.ndarray | None:
+        self._need_solver_output("the moments")
         y = self.backend_result.y
         if y is None:
             return None
@@ -141,6 +283,7 @@ class Result:
     @property
     def moment_exponents(self) -> np.ndarray:
         """Exponent rows of the moments (columns follow ``problem.variables``)."""
+        self._need_solver_output("the moment exponents")
         return self.relax.exponents()
 
     @property
@@ -170,20 +313,30 @@ class Result:
     @property
     def gram(self) -> list[np.ndarray]:
         """Dual PSD blocks (Gram matrices of the SOS multipliers, scaled problem)."""
+        self._need_solver_output("the dual blocks")
         return list(self.backend_result.X or [])
 
     @property
     def block_names(self) -> list[str]:
         """What each PSD block is (moment matrix, localizing matrix of g_k, ...)."""
+        self._need_solver_output("the block names")
         return list(self.relax.program.block_names)
 
     # ----------------------------------------------------------------- minimizers
-    def minimizers(self, rank_tol: float = 1e-9, feas_tol: float = 1e-5) -> Minimizers:
+    def minimizers(self, rank_tol: float = RANK_TOL, feas_tol: float = FEAS_TOL) -> Minimizers:
         """Global minimizers by flat truncation and Henrion-Lasserre extraction.
 
         Returns a :class:`Minimizers` list; ``certified`` says whether the points are proven
         global minimizers (flat moment matrix, feasible points, objective equal to the bound).
+        A result read from JSON returns the minimizers it stored (computed at the default
+        tolerances).
         """
+        if self.relax is None or self.backend_result is None:
+            stored = self.__dict__.get("_stored_minimizers")
+            if stored is not None and stored[0] == (float(rank_tol), float(feas_tol)):
+                return stored[1]._copy()
+            what = "minimizers" if stored is None else "minimizers at other tolerances"
+            raise RuntimeError(FROM_JSON.format(what=what))
         ys = self._scaled_y()
         if ys is None or self.status not in ("optimal", "inaccurate"):
             return Minimizers([], False, f"no moments to extract from (status {self.status})")
