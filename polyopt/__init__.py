@@ -16,6 +16,7 @@ import logging
 from .algebra import Polynomial, Variable, polysum, variables
 from .backends import SolverUnavailable
 from .conic import ConicProgram
+from .export import to_cvxpy, write_sdpa
 from .grothendieck import GrothendieckResult, grothendieck_sdp
 from .model import Constraint, Problem
 from .parsing import from_sympy, parse_polynomial
@@ -43,4 +44,6 @@ __all__ = [
     "solve",
     "GrothendieckResult",
     "grothendieck_sdp",
+    "write_sdpa",
+    "to_cvxpy",
 ]
