@@ -137,20 +137,29 @@ def _drop_defining_rows(A_eq: sp.csr_matrix, free: np.ndarray) -> np.ndarray:
         keep[act.indices[act.indptr[solo]]] = False
 
 
-def _pivoted_rank(K: np.ndarray) -> tuple[int, np.ndarray]:
-    """Numerical rank and pivot order of the PSD matrix ``K`` (pivoted Cholesky)."""
+def _pivoted_rank(K: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Numerical rank, pivot order and the Cholesky factor ``L`` (``rank x rank``, lower) of
+    the pivoted basis ``K[basis][:, basis] = L L^T``, by pivoted Cholesky of the PSD ``K``."""
     if K.shape[0] == 0:
-        return 0, np.zeros(0, dtype=int)
+        return 0, np.zeros(0, dtype=int), np.zeros((0, 0))
     scale = max(float(np.max(np.diag(K))), 1e-300)
-    _, piv, rank, _ = sla.lapack.dpstrf(K / scale, lower=1, tol=1e-11)
-    return int(rank), piv[: K.shape[0]] - 1
+    c, piv, rank, _ = sla.lapack.dpstrf(K / scale, lower=1, tol=1e-11)
+    L = np.tril(c[:rank, :rank]) * np.sqrt(scale)
+    return int(rank), piv[: K.shape[0]] - 1, L
 
 
-def _check_consistent(K: np.ndarray, b: np.ndarray, basis: np.ndarray, dep: np.ndarray) -> None:
+def _basis_solve(L: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``K_basis^{-1} R`` from the basis's Cholesky factor ``L``."""
+    return sla.cho_solve((L, True), R, check_finite=False)
+
+
+def _check_consistent(
+    K: np.ndarray, b: np.ndarray, basis: np.ndarray, dep: np.ndarray, L: np.ndarray
+) -> None:
     """The dependent rows' right-hand sides must be the same combination of the others'."""
     if dep.size == 0:
         return
-    coef = np.linalg.lstsq(K[np.ix_(basis, basis)], K[np.ix_(basis, dep)], rcond=None)[0]
+    coef = _basis_solve(L, K[np.ix_(basis, dep)])
     if np.max(np.abs(coef.T @ b[basis] - b[dep])) > 1e-7 * (1.0 + np.abs(b).max()):
         raise ValueError("the relaxation is infeasible: its equality rows are inconsistent")
 
@@ -176,8 +185,8 @@ def _independent_rows(
     S = K[dense][:, dense].toarray()
     for rows in np.split(order, cuts) if order.size else []:
         Kg = K[rows][:, rows].toarray()
-        rank, piv = _pivoted_rank(Kg)
-        _check_consistent(Kg, b[rows], piv[:rank], piv[rank:])
+        rank, piv, L = _pivoted_rank(Kg)
+        _check_consistent(Kg, b[rows], piv[:rank], piv[rank:], L)
         keep[rows[piv[rank:]]] = False
         basis = rows[piv[:rank]]
         if dense.size == 0 or rank == 0:
@@ -187,11 +196,10 @@ def _independent_rows(
         if touched.size == 0:
             continue
         B = KgD[:, touched].toarray()
-        Kb = K[basis][:, basis].toarray()
-        S[np.ix_(touched, touched)] -= B.T @ np.linalg.solve(Kb, B)
+        S[np.ix_(touched, touched)] -= B.T @ _basis_solve(L, B)
     if dense.size:
         S = 0.5 * (S + S.T)
-        rank, piv = _pivoted_rank(S)
+        rank, piv, _ = _pivoted_rank(S)
         keep[dense[piv[rank:]]] = False
     return keep
 

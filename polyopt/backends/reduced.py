@@ -75,8 +75,14 @@ def fully_reducible(program: ConicProgram) -> bool:
     relaxations): the reduced form then leaves no equality and suits SDPA best. (With
     leftover equalities, as in HR-d, their elimination can leave directions of zero objective
     that make SDPA's Schur complement singular; the reduced form stays available by name.)"""
-    red = reduced_form(program)
-    return red is not None and red.eq_rows == 0 and red.T is None
+    cached = getattr(program, "_reduced_form", False)
+    if cached is not False:
+        return cached is not None and cached.eq_rows == 0 and cached.T is None
+    red = reduce_program(program)  # without the (costly) elimination of leftover equalities
+    if red is None or red.eq_rows:
+        return False
+    program._reduced_form = red  # type: ignore[attr-defined]  # already its reduced_form
+    return True
 
 
 def reduced_form(program: ConicProgram) -> Reduced | None:
