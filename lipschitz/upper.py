@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -44,8 +45,6 @@ holds a dense block of side s(s+1)/2 per PSD cone)."""
 SOLVED_PREFERENCE = 1e-6
 """A fallback solved to tolerance replaces a certified bound from a solve that stopped short
 unless that bound is smaller by more than this (relative)."""
-NO_TIME_LIMIT = ("sdpa",)
-"""Fallback solvers without a time limit: skipped when the call has one."""
 
 
 def upper_bound(
@@ -116,14 +115,25 @@ def upper_bound(
         return LipschitzBound(
             value, "upper", "fastlip", seconds=time.perf_counter() - t0, norm=norm, neurons=neurons
         )
-    return _sdp_bound(
+    bound = _sdp_bound(
         net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
     )
+    if bound.status == "time_limit" and not (bound.sound and np.isfinite(bound.value)):
+        # stopped before any certified relaxation bound: Fast-Lip's is sound and cheap
+        info = dict(bound.info, stopped_value=bound.value, bound_from="fastlip")
+        value = fastlip_bound(net, box, c, norm)
+        bound = dataclasses.replace(bound, value=value, sound=True, info=info)
+    return bound
 
 
 def _time_left(t0: float, time_limit: float | None) -> float | None:
-    """Seconds left of the call's time limit (None: no limit)."""
-    return None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    """Seconds left of the call's time limit (None: no limit; at least a millisecond, so that
+    a solve called late stops at once with status "time_limit")."""
+    return None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+
+
+def _out_of_time(t0: float, time_limit: float | None) -> bool:
+    return time_limit is not None and time.perf_counter() - t0 >= time_limit
 
 
 def _uses_mixing(net, box, norm, method, order, solver) -> bool:
@@ -240,7 +250,9 @@ def _sdp_bound(
             first = "arrow"
     attempts = []
     try:
-        r = lcep.problem.solve(**relax_opts, **{**opts, "solver": first})
+        r = lcep.problem.solve(
+            **relax_opts, **{**opts, "solver": first, "time_limit": _time_left(t0, time_limit)}
+        )
         attempts.append((r.solver, r.status))
     except NotArrow:  # no block-arrow structure: the fallbacks below
         if solver is not None:
@@ -264,12 +276,9 @@ def _sdp_bound(
                 continue  # Clarabel's dense cone blocks would not fit in time
             if good(r) and (r.sizes.get("variables", 0) + 1 > SDPA_MAX_MOMENTS):
                 continue  # a certified bound is in hand; SDPA would take too long
-            if time_limit is not None and other in NO_TIME_LIMIT:
-                attempts.append((other, "skipped: no time limit"))
-                continue
-            left = _time_left(t0, time_limit)
-            if left is not None and left <= 0:
+            if _out_of_time(t0, time_limit):
                 break
+            left = _time_left(t0, time_limit)
             alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other, "time_limit": left})
             attempts.append((alt.solver, alt.status))
             # a solve to tolerance is preferred unless the other bound is materially tighter
@@ -280,10 +289,22 @@ def _sdp_bound(
                 r = alt
             if solved(r):
                 break
+    if r is None:  # the time limit ran out before any solver ran
+        return LipschitzBound(
+            float("nan"),
+            "upper",
+            name,
+            status="time_limit",
+            sound=False,
+            seconds=time.perf_counter() - t0,
+            norm=norm,
+            neurons=neurons,
+            info={"attempts": attempts},
+        )
     value, sound = float(r.bound), bool(r.certified)
     first_order = None
     left = _time_left(t0, time_limit)
-    if solver is None and hr2 and not solved(r) and (left is None or left > 0):
+    if solver is None and hr2 and not solved(r) and not _out_of_time(t0, time_limit):
         # an HR-2 solve that stopped short certifies a looser dual bound than the relaxation's
         # value, possibly above the first-order one: the tighter of the two valid bounds
         first_order = _sdp_bound(

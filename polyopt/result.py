@@ -137,6 +137,9 @@ class Result:
         """One line: the bound, whether it is certified, the status and how it was solved."""
         kind = "lower" if self.sense == "min" else "upper"
         cert = "certified" if self.certified else "not certified"
+        if not self.solver:  # stopped before a solver ran
+            how = self.raw.get("stopped", "no solver ran")
+            return f"{kind} bound {self.bound:.10g} ({cert}), status {self.status}; {how}"
         return (
             f"{kind} bound {self.bound:.10g} ({cert}), status {self.status}; {self.relaxation} "
             f"relaxation of order {self.order}, {self.solver} ({self.form} form), "

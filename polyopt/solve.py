@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backends import SolverOptions, default_solver, get_backend
+from .backends.deadline import solve_before
 from .certificate import (
     certificate_error,
     certified_infeasible,
@@ -21,6 +22,7 @@ from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
 from .result import Result
+from .time_limit import TimeLimitReached, deadline_at
 
 log = logging.getLogger("polyopt")
 
@@ -179,7 +181,10 @@ def solve(
     max_iters
         Iteration limit.
     time_limit
-        Wall-clock limit in seconds (not supported by SDPA).
+        Wall-clock limit in seconds for the whole call, relaxation build included. Solvers
+        that cannot stop in time themselves (Clarabel, SDPA, the block-arrow solver, cvxpy's)
+        then run in a child process stopped at the limit; the result has status
+        ``"time_limit"`` and the best certified bound the solver reached, or ``nan``.
     verbose
         Print the solver's log.
     scale
@@ -212,7 +217,13 @@ def solve(
         )
         if v is not None
     }
-    relaxation = relax(problem, order, sparsity, scale, method=method, degree=degree, **extra)
+    try:
+        with deadline_at(None if time_limit is None else t0 + time_limit):
+            relaxation = relax(
+                problem, order, sparsity, scale, method=method, degree=degree, **extra
+            )
+    except TimeLimitReached:
+        return _stopped_while_building(problem, order, sparsity, method, solver, t0)
     build = time.perf_counter() - t0
     program = relaxation.program
     name = solver or default_solver(program)
@@ -227,7 +238,10 @@ def solve(
         chosen,
         program.sizes(),
     )
-    res = backend.solve(program, chosen, opts)
+    if time_limit is None:
+        res = backend.solve(program, chosen, opts)
+    else:  # the limit holds for the whole call, the relaxation's build included
+        res = solve_before(backend, program, chosen, opts, t0 + time_limit)
     sign = 1.0 if problem.sense == "min" else -1.0
     scale_f = relaxation.obj_scale
     if relaxation.kind == "lp":  # the LP hierarchy: exact certificate, polyopt.lp_certificate
@@ -265,7 +279,35 @@ def solve(
         backend_result=res,
         raw=res.raw,
     )
+    if time_limit is not None and time.perf_counter() > t0 + time_limit:
+        return result  # no time left for the search of an unbounded direction
     return _unbounded_check(result, problem)
+
+
+def _stopped_while_building(problem, order, sparsity, method, solver, t0) -> Result:
+    """The result of a call whose time limit ran out while the relaxation was being built."""
+    seconds = time.perf_counter() - t0
+    kind = "lp" if method == "lp" else (sparsity or "dense")
+    return Result(
+        bound=float("nan"),
+        status="time_limit",
+        sense=problem.sense,
+        order=int(order or 0),
+        relaxation=kind,
+        solver=solver or "",
+        form="",
+        sound_bound=None,
+        primal_value=float("nan"),
+        dual_value=float("nan"),
+        sizes={},
+        build_seconds=seconds,
+        solve_seconds=0.0,
+        iterations=None,
+        problem=problem,
+        relax=None,  # type: ignore[arg-type]
+        backend_result=None,  # type: ignore[arg-type]
+        raw={"stopped": "the time limit ran out while the relaxation was being built"},
+    )
 
 
 UNBOUNDED_CHECK_MAX_VARIABLES = 200

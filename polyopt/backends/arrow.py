@@ -450,7 +450,10 @@ def _ipm(form: ArrowForm, opts: dict, verbose: bool, deadline: float | None = No
     gamma = float(opts["step"])
     status, it = "iteration_limit", 0
     best, best_it = None, 0
+    step_seconds, t_step = 0.0, time.perf_counter()
     for it in range(1, int(opts["max_iters"]) + 1):
+        now = time.perf_counter()
+        step_seconds, t_step = max(step_seconds, now - t_step) if it > 1 else 0.0, now
         try:
             LXi, LZi = _inverse_factors(X), _inverse_factors(Z)
         except np.linalg.LinAlgError:
@@ -481,8 +484,8 @@ def _ipm(form: ArrowForm, opts: dict, verbose: bool, deadline: float | None = No
         if it - best_it >= STALL:
             status = "inaccurate"
             break
-        if deadline is not None and time.perf_counter() > deadline:
-            status = "time_limit"
+        if deadline is not None and time.perf_counter() + step_seconds > deadline:
+            status = "time_limit"  # the next step would end past the limit
             break
         try:
             schur.assemble(X, Zi)

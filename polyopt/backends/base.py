@@ -56,6 +56,11 @@ class Backend:
 
     name = "base"
     forms: tuple[str, ...] = ("moment", "gram")
+    time_limit_support = "approximate"
+    """``"holds"``: the backend stops within its time limit; ``"approximate"``: it checks the
+    limit between steps that can take long; ``"none"``: it has no limit. Only ``"holds"``
+    backends run in the caller's process under a time limit (see
+    :mod:`polyopt.backends.deadline`)."""
 
     def available(self) -> bool:
         return True

@@ -35,6 +35,7 @@ def _status(res) -> str:
 
 class HighsBackend(Backend):
     name = "highs"
+    time_limit_support = "holds"
 
     def choose_form(self, program: ConicProgram) -> str:
         return "moment"

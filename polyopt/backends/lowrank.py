@@ -441,6 +441,7 @@ class LowRankBackend(Backend):
     """Burer-Monteiro factorization with an augmented Lagrangian (moment form only)."""
 
     name = "lowrank"
+    time_limit_support = "holds"
     forms = ("moment",)
 
     def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:

@@ -26,6 +26,7 @@ _MAP = {
 
 class SCSBackend(Backend):
     name = "scs"
+    time_limit_support = "holds"
 
     def available(self) -> bool:
         try:

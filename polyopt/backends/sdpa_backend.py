@@ -81,6 +81,7 @@ def _no_error_recalculation():
 
 class SDPABackend(Backend):
     name = "sdpa"
+    time_limit_support = "none"
 
     def available(self) -> bool:
         try:

@@ -24,6 +24,7 @@ from ..monomials import (
     exponents_from_codes,
     lower_triangle,
 )
+from ..time_limit import check_time
 
 
 @dataclass
@@ -263,6 +264,7 @@ def assemble(
     offset = 0
     sizes = []
     for blk in blocks:
+        check_time()
         basis = drop_squares(blk.basis, squares, nvars) if squares else blk.basis
         s = basis.shape[0]
         i, j = lower_triangle(s)
@@ -289,6 +291,7 @@ def assemble(
     eq_vals: list[np.ndarray] = []
     eq_offset = 0
     for fam in equalities:
+        check_time()
         m = fam.multipliers.shape[0]
         t = fam.h.codes.shape[0]
         ent = code_products(

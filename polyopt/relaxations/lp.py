@@ -40,6 +40,7 @@ from ..lp_certificate import (
 from ..model import Problem
 from ..monomials import basis_codes, code_products
 from ..structure import build_structure
+from ..time_limit import check_time
 from .assemble import EqualityFamily, ScaledProblem, Term
 from .dense import finish
 
@@ -206,6 +207,8 @@ def lp_relaxation(
                 s2 = s | supp[j]
                 if not fits(s2):
                     continue
+                if count % 256 == 0:
+                    check_time()
                 prod = _product(term, pieces[j], k)
                 nxt.append((idx + (j,), prod, d2, s2))
                 rows.append((f"P{idx + (j,)}", prod))
