@@ -10,6 +10,8 @@ print(lipschitz.compare(net, domain=(center, radius)))    # every estimator in o
 rep = lipschitz.certify(net, x, y, eps=[0.01, 0.1])       # robustness of inputs
 """
 
+import logging
+
 from polyopt import __version__
 
 from .baselines import clever, lipsdp, seqlip
@@ -24,6 +26,8 @@ from .random_nets import band_mask, he_network, random_network
 from .result import LipschitzBound
 from .spec import GLOBAL_RADIUS, Box, dual_norm
 from .upper import upper_bound
+
+logging.getLogger("lipschitz").addHandler(logging.NullHandler())
 
 __all__ = [
     "__version__",

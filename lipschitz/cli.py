@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import lipschitz
+from polyopt.cli_words import flag_names, in_flag_words
 
 from .certify import command as certify_command
 from .compare import DEFAULT_METHODS, compare
@@ -71,8 +72,18 @@ BOUND_METHODS = (
 def _output(text: str | None) -> Any:
     if text is None:
         return None
-    parts = [int(v) for v in text.split(",")]
+    try:
+        parts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--output takes a logit i or a pair i,r; got {text!r}") from None
     return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _center(text: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise ValueError(f"--center takes comma-separated numbers; got {text!r}") from None
 
 
 def _record(b) -> dict[str, Any]:
@@ -120,6 +131,7 @@ def demo() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="lipschitz", description=__doc__.splitlines()[0])
+    ap.add_argument("--version", action="version", version=f"lipschitz {lipschitz.__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="bounds of a small random network by every method")
     bp = sub.add_parser("bound", help="bound the Lipschitz constant of a network file")
@@ -138,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     bp.add_argument("--solver", default=None)
     bp.add_argument("--time-limit", type=float, default=None, help="seconds (exact, SDPs)")
     bp.add_argument("--json", action="store_true", help="print a JSON record")
+    bp.add_argument("-v", "--verbose", action="store_true", help="show the progress and logs")
     cp = sub.add_parser("compare", help="every estimator on a network file, in one table")
     cp.add_argument("model", help=MODEL_HELP)
     cp.add_argument(
@@ -154,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         ("--save", dict(default=None, help="write the table to a .csv or .json file")),
     ):
         cp.add_argument(flag, **kw)
+    cp.add_argument("-v", "--verbose", action="store_true", help="show the progress and logs")
     certify_command.add_parser(sub)
     args = ap.parse_args(argv)
     if args.command == "demo":
@@ -165,11 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             return certify_command.run(args, net)
         domain: Any = "global"
         if args.radius is not None or args.center is not None:
-            center = (
-                np.zeros(net.input_dim)
-                if args.center is None
-                else np.array([float(v) for v in args.center.split(",")])
-            )
+            center = np.zeros(net.input_dim) if args.center is None else _center(args.center)
             domain = (center, 10.0 if args.radius is None else args.radius)
         out = _output(args.output)
         if args.command == "compare":
@@ -180,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 domain=domain,
                 output=out,
                 time_limit=args.time_limit,
+                verbose=args.verbose,
             )
             print(table)
             if args.save:
@@ -188,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         spec = dict(norm=args.norm, domain=domain, output=out)
         if args.method in ("exact", "liplp", "lipsdp", "seqlip", "clever", "lipopt"):
             kw = {"time_limit": args.time_limit} if args.method in ("exact", "lipopt") else {}
+            if args.method == "exact":
+                kw["verbose"] = args.verbose
+            elif args.time_limit is not None and args.method != "lipopt":
+                raise ValueError(f"--time-limit does not apply to --method {args.method}")
             b = getattr(lipschitz, args.method)(net, **spec, **kw)
         elif args.method == "lower":
             b = lower_bound(net, norm=args.norm, domain=domain, output=out)
@@ -201,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                 output=out,
                 solver=args.solver,
                 time_limit=args.time_limit,
+                verbose=args.verbose,
             )
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-        print(f"lipschitz: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, RuntimeError, MemoryError) as exc:
+        print(f"lipschitz: error: {in_flag_words(str(exc), flag_names(ap))}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(_record(b)))

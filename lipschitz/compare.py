@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from tqdm import tqdm
+
 from polyopt.jsonio import to_strict
+from polyopt.logs import logs_when_verbose
 
 from .baselines import clever, lipsdp, seqlip
 from .exact import exact, liplp
@@ -18,6 +23,8 @@ from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import resolve_norm
 from .upper import upper_bound
+
+log = logging.getLogger("lipschitz")
 
 METHODS = (
     "sampling",
@@ -191,20 +198,21 @@ def _check_methods(methods: Any) -> list[str]:
     return methods
 
 
-def _run(method: str, net, norm, domain, output, time_limit, seed) -> LipschitzBound:
+def _run(method: str, net, norm, domain, output, time_limit, seed, verbose) -> LipschitzBound:
     spec = dict(norm=norm, domain=domain, output=output)
     if method in ("sampling", "search"):
         return lower_bound(net, method=method, seed=seed, **spec)
     if method == "clever":
         return clever(net, seed=seed, **spec)
     if method == "exact":
-        return exact(net, time_limit=time_limit, **spec)
+        return exact(net, time_limit=time_limit, verbose=verbose, **spec)
     if method == "liplp":
         return liplp(net, **spec)
     if method in ("shor", "naive", "fastlip"):
-        return upper_bound(net, method=method, time_limit=time_limit, **spec)
+        return upper_bound(net, method=method, time_limit=time_limit, verbose=verbose, **spec)
     if method in ("hr-1", "hr-2"):
-        return upper_bound(net, order=int(method[-1]), time_limit=time_limit, **spec)
+        order = int(method[-1])
+        return upper_bound(net, order=order, time_limit=time_limit, verbose=verbose, **spec)
     if method.startswith("lipopt-"):
         return lipopt(net, degree=int(method.split("-")[1]), time_limit=time_limit, **spec)
     if method == "lipsdp":
@@ -212,6 +220,7 @@ def _run(method: str, net, norm, domain, output, time_limit, seed) -> LipschitzB
     return seqlip(net, **spec)
 
 
+@logs_when_verbose("lipschitz", "polyopt")
 def compare(
     net: ReLUNetwork,
     methods: Any = DEFAULT_METHODS,
@@ -220,6 +229,8 @@ def compare(
     output: Any = None,
     time_limit: float | None = None,
     seed: int = 0,
+    verbose: bool = False,
+    progress: bool | None = None,
 ) -> Comparison:
     """Run several estimators on the same network and domain and tabulate them.
 
@@ -229,6 +240,10 @@ def compare(
     ``"lipopt-k"`` with the L2 norm, a LipOpt LP too large to build...) gets a row with status
     ``"unsupported"`` and the reason, instead of stopping the comparison; invalid arguments
     (unknown method, bad network or domain) still raise.
+
+    ``time_limit`` applies to each method. ``verbose`` shows each method's progress and its
+    solvers' logs on stderr; ``progress`` a bar over the methods (default: when stderr is a
+    terminal).
     """
     if not isinstance(net, ReLUNetwork):
         raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
@@ -238,13 +253,16 @@ def compare(
     upper_bound(net, method="naive", norm=norm, domain=domain, output=output)
     rows: list[Row] = []
     results: dict[str, LipschitzBound] = {}
-    for m in methods:
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    for m in tqdm(methods, desc="compare", disable=not show, leave=False):
+        log.info("compare: running %s", m)
         try:
-            res = _run(m, net, norm, domain, output, time_limit, seed)
+            res = _run(m, net, norm, domain, output, time_limit, seed, verbose)
         except ValueError as err:
             rows.append(Row(m, "-", math.nan, 0.0, "unsupported", False, message=str(err)))
             continue
         results[m] = res
+        log.info("compare: %s", res)
         rows.append(Row(m, res.kind, float(res.value), res.seconds, res.status, res.sound))
     exact_value = None
     ex = results.get("exact")

@@ -38,6 +38,7 @@ bound from the LP duals that holds in exact arithmetic.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import linprog
+
+from polyopt.logs import logs_when_verbose
 
 from .lcep import NeuronCounts
 from .lower import lower_bound
@@ -60,6 +63,8 @@ from .mip_encoding import (
 from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import Box, resolve_domain, resolve_norm, resolve_output
+
+log = logging.getLogger("lipschitz")
 
 EXACT_REL_TOL = 1e-6
 """A bracket wider than this, relative to its upper end, is not reported as ``"optimal"``."""
@@ -548,6 +553,7 @@ class _Problem:
 # ---------------------------------------------------------------------- exact
 
 
+@logs_when_verbose("lipschitz", "polyopt")
 def exact(
     net: ReLUNetwork,
     domain: Any = "global",
@@ -644,6 +650,15 @@ def exact(
             idx = np.array(list(model.cost), dtype=np.int64)
             model.row(idx, [model.cost[i] for i in idx], lo=best + 1e-9 * abs(best))
         out = solve_milp(model, solver, remaining, max(rel_gap, 1e-10), verbose=verbose)
+        log.info(
+            "exact: MILP %d of %d (%s): %s, best %.10g, %d nodes",
+            len(statuses) + 1,
+            len(encs),
+            solver,
+            out.status,
+            prob.best_float,
+            out.nodes,
+        )
         nodes += out.nodes
         statuses[k] = out.status
         timed_out |= out.status == "time_limit"
@@ -677,6 +692,7 @@ def exact(
     # is left of the budget
     todo = [k for k in order if encs[k].cap > prob.best_float]
     proof_encs = {k: proof_program(k) for k in todo}
+    log.info("exact: MILPs done in %.2f s; proving %d program(s)", t_mip, len(todo))
     for rnd in range(2):
         left = [k for k in todo if not proofs.get(k, (0.0, False))[1]]
         for i, k in enumerate(left):

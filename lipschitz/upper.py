@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
 from polyopt.backends.arrow_form import NotArrow
 from polyopt.grothendieck import grothendieck_sdp
+from polyopt.logs import logs_when_verbose
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
 from .lcep import NeuronCounts, build_lcep, stability
@@ -18,6 +20,8 @@ from .network import ReLUNetwork, round_up
 from .result import LipschitzBound
 from .sign_program import gradient_program
 from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
+
+log = logging.getLogger("lipschitz")
 
 UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
 FALLBACK_SOLVERS = ("clarabel", "sdpa")
@@ -47,6 +51,7 @@ SOLVED_PREFERENCE = 1e-6
 unless that bound is smaller by more than this (relative)."""
 
 
+@logs_when_verbose("lipschitz", "polyopt")
 def upper_bound(
     net: ReLUNetwork,
     order: int | None = None,
@@ -59,6 +64,7 @@ def upper_bound(
     tol: float | None = None,
     time_limit: float | None = None,
     solver_options: dict[str, Any] | None = None,
+    verbose: bool = False,
 ) -> LipschitzBound:
     """An upper bound on the Lipschitz constant of ``c . net`` on ``domain``.
 
@@ -80,8 +86,15 @@ def upper_bound(
         ``"global"`` (the box of radius 10 around 0), a :class:`Box` or ``(center, radius)``.
     output
         ``None`` (scalar networks), an int (one logit), ``(i, r)`` (``f_i - f_r``) or a vector.
-    solver, tol, time_limit, solver_options
+    solver, tol, solver_options
         Passed to :func:`polyopt.solve` for the SDP methods.
+    time_limit
+        Wall-clock limit in seconds for the whole call (fallback solvers included). A call
+        stopped before any certified relaxation bound returns Fast-Lip's bound, with status
+        ``"time_limit"`` and ``info["bound_from"] = "fastlip"``.
+    verbose
+        Show the progress (LCEP size, solver choice, each solve and fallback) and the
+        solvers' own logs on stderr.
     cuts
         Add the valid interval cuts to the LCEP (see :mod:`lipschitz.lcep`).
     """
@@ -116,13 +129,26 @@ def upper_bound(
             value, "upper", "fastlip", seconds=time.perf_counter() - t0, norm=norm, neurons=neurons
         )
     bound = _sdp_bound(
-        net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
+        net,
+        box,
+        c,
+        norm,
+        method,
+        order,
+        solver,
+        cuts,
+        tol,
+        time_limit,
+        solver_options,
+        t0,
+        verbose=verbose,
     )
     if bound.status == "time_limit" and not (bound.sound and np.isfinite(bound.value)):
         # stopped before any certified relaxation bound: Fast-Lip's is sound and cheap
         info = dict(bound.info, stopped_value=bound.value, bound_from="fastlip")
         value = fastlip_bound(net, box, c, norm)
         bound = dataclasses.replace(bound, value=value, sound=True, info=info)
+    log.info("%s", bound)
     return bound
 
 
@@ -182,7 +208,14 @@ def _mixing_bound(net, box, c, name, tol, time_limit, solver_options, t0) -> Lip
             neurons=neurons,
             info={"exact": True, "solver": "mixing"},
         )
+    log.info(
+        "%s: sign program of side %d (%d unstable neurons), mixing method",
+        name,
+        sum(program.G.shape),
+        program.G.shape[1] - 1,
+    )
     res = grothendieck_sdp(program.G, program.h, **opts)
+    log.info("%s: %d sweeps, status %s, %.2f s", name, res.iterations, res.status, res.seconds)
     value = float(round_up(round_up(res.bound + program.constant) + program.error))
     status = MIXING_STATUS.get(res.status, res.status)
     p, q = program.G.shape
@@ -209,7 +242,19 @@ def _mixing_bound(net, box, c, name, tol, time_limit, solver_options, t0) -> Lip
 
 
 def _sdp_bound(
-    net, box, c, norm, method, order, solver, cuts, tol, time_limit, solver_options, t0
+    net,
+    box,
+    c,
+    norm,
+    method,
+    order,
+    solver,
+    cuts,
+    tol,
+    time_limit,
+    solver_options,
+    t0,
+    verbose=False,
 ) -> LipschitzBound:
     name = "shor" if method == "shor" else f"hr-{order}"
     if _uses_mixing(net, box, norm, method, order, solver):
@@ -219,6 +264,14 @@ def _sdp_bound(
     hr2 = method == "hr" and order == 2
     lcep = build_lcep(net, box, norm, c, cuts=cuts, substitute=not hr2, affine_links=hr2)
     neurons = lcep.counts.as_dict()
+    log.info(
+        "%s: LCEP with %d variables, %d constraints (neurons %s) built in %.2f s",
+        name,
+        0 if lcep.problem is None else lcep.problem.nvars,
+        0 if lcep.problem is None else len(lcep.problem.constraints),
+        neurons,
+        time.perf_counter() - t0,
+    )
     if lcep.problem is None:  # every neuron stable: the gradient is constant on the box
         value = dual_norm_upper(lcep.constant_gradient, norm)
         return LipschitzBound(
@@ -235,6 +288,7 @@ def _sdp_bound(
         "tol": tol,
         "time_limit": time_limit,
         "solver_options": solver_options,
+        "verbose": verbose,
     }
     relax_opts: dict[str, Any] = (
         {"order": 2, "sparsity": "nearly", "cliques": lcep.cliques, "bad": lcep.bad}
@@ -254,6 +308,7 @@ def _sdp_bound(
             **relax_opts, **{**opts, "solver": first, "time_limit": _time_left(t0, time_limit)}
         )
         attempts.append((r.solver, r.status))
+        log.info("%s: %s gave %.10g (%s)", name, r.solver, r.bound, r.status)
     except NotArrow:  # no block-arrow structure: the fallbacks below
         if solver is not None:
             raise
@@ -281,6 +336,7 @@ def _sdp_bound(
             left = _time_left(t0, time_limit)
             alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other, "time_limit": left})
             attempts.append((alt.solver, alt.status))
+            log.info("%s: fallback %s gave %.10g (%s)", name, alt.solver, alt.bound, alt.status)
             # a solve to tolerance is preferred unless the other bound is materially tighter
             slack = SOLVED_PREFERENCE if solved(alt) and not solved(r) else 1e-9
             if good(alt) and (not good(r) or alt.bound <= r.bound * (1 + slack) + 1e-12):
@@ -307,8 +363,21 @@ def _sdp_bound(
     if solver is None and hr2 and not solved(r) and not _out_of_time(t0, time_limit):
         # an HR-2 solve that stopped short certifies a looser dual bound than the relaxation's
         # value, possibly above the first-order one: the tighter of the two valid bounds
+        log.info("%s: not solved to tolerance; computing HR-1 as a safeguard", name)
         first_order = _sdp_bound(
-            net, box, c, norm, "hr", 1, None, cuts, tol, left, solver_options, time.perf_counter()
+            net,
+            box,
+            c,
+            norm,
+            "hr",
+            1,
+            None,
+            cuts,
+            tol,
+            left,
+            solver_options,
+            time.perf_counter(),
+            verbose=verbose,
         )
         if first_order.sound and (not good(r) or first_order.value < value):
             value, sound = first_order.value, True

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .backends import SolverUnavailable
+from .cli_words import flag_names, in_flag_words
 
 
 def _number(x: float | None) -> Any:
@@ -64,9 +66,23 @@ def cmd_solve(args: argparse.Namespace) -> int:
         val = getattr(args, key)
         if val is not None:
             options[key] = val
+    if args.export:
+        from .export import write_sdpa
+        from .solve import relax
+
+        extra = {k: v for k, v in options.items() if k in ("sparsity", "degree")}
+        relaxation = relax(problem, args.order, method=args.method, **extra)
+        write_sdpa(relaxation, args.export)
+        print(
+            f"wrote the {relaxation.kind} relaxation of order {relaxation.order} to {args.export}"
+        )
+        return 0
     result = problem.solve(
         order=args.order, form=args.form, method=args.method, verbose=args.verbose, **options
     )
+    if result.relax is None:  # stopped before the relaxation was built
+        print(result)
+        return 1
     minimizers = result.minimizers()
     if not args.json or args.verbose:
         _print_result(result, minimizers)
@@ -84,6 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyopt", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"polyopt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("solve", help="solve a problem given as JSON")
     s.add_argument(
@@ -99,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-iters", dest="max_iters", type=int, default=None)
     s.add_argument("--time-limit", dest="time_limit", type=float, default=None)
     s.add_argument("--json", action="store_true", help="end with one JSON line")
-    s.add_argument("--verbose", action="store_true")
+    s.add_argument("-v", "--verbose", action="store_true", help="show the progress and solver log")
+    s.add_argument(
+        "--export",
+        default=None,
+        metavar="PATH",
+        help="write the relaxation in SDPA sparse format (.dat-s) instead of solving it",
+    )
     s.set_defaults(func=cmd_solve)
     d = sub.add_parser("demo", help="solve a few classic problems and print a table")
     d.set_defaults(func=cmd_demo)
@@ -111,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, OSError, SolverUnavailable) as exc:
-        print(f"polyopt: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, MemoryError, SolverUnavailable) as exc:
+        message = in_flag_words(str(exc), flag_names(parser))
+        print(f"polyopt: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -18,6 +18,7 @@ from .certificate import (
     round_up,
     sound_lower_bound,
 )
+from .logs import logs_when_verbose
 from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
@@ -129,6 +130,7 @@ def relax(
     raise ValueError(f"unknown sparsity {sparsity!r}; choose one of {SPARSITY}")
 
 
+@logs_when_verbose("polyopt")
 def solve(
     problem: Problem,
     order: int | None = None,
@@ -186,7 +188,8 @@ def solve(
         then run in a child process stopped at the limit; the result has status
         ``"time_limit"`` and the best certified bound the solver reached, or ``nan``.
     verbose
-        Print the solver's log.
+        Show the solver's own log and polyopt's log lines (build, solver choice, result) on
+        stderr.
     scale
         Scale variables by the bounds the constraints imply (recommended).
     solver_options
@@ -231,13 +234,13 @@ def solve(
     chosen = backend.choose_form(program) if form == "auto" else form
     opts = SolverOptions(tol, max_iters, time_limit, verbose, dict(solver_options or {}))
     log.info(
-        "solving %s relaxation order %d with %s (%s form): %s",
+        "built the %s relaxation of order %d in %.2f s: %s",
         relaxation.kind,
         relaxation.order,
-        backend.name,
-        chosen,
+        build,
         program.sizes(),
     )
+    log.info("solving with %s (%s form)", backend.name, chosen)
     if time_limit is None:
         res = backend.solve(program, chosen, opts)
     else:  # the limit holds for the whole call, the relaxation's build included
@@ -279,6 +282,7 @@ def solve(
         backend_result=res,
         raw=res.raw,
     )
+    log.info("%s", result)
     if time_limit is not None and time.perf_counter() > t0 + time_limit:
         return result  # no time left for the search of an unbounded direction
     return _unbounded_check(result, problem)

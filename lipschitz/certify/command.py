@@ -105,6 +105,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cache", default=None, help="directory caching the matrix's entries")
     p.add_argument("--out", default=None, help="write one record per input to this JSON file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show progress bars and each stage's log"
+    )
 
 
 def run(args: argparse.Namespace, net: Any) -> int:
@@ -156,6 +159,8 @@ def run(args: argparse.Namespace, net: Any) -> int:
             attack=not args.no_attack,
             executor=executor,
             cache_dir=args.cache,
+            progress=True if args.verbose else None,
+            verbose=args.verbose,
         )
     finally:
         if executor is not None and executor != "serial":

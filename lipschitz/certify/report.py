@@ -17,6 +17,7 @@ sound bounds are used, so a certificate holds in exact arithmetic.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -25,11 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from polyopt.logs import logs_when_verbose
+
 from ..network import ReLUNetwork, round_up
 from ..spec import Box, resolve_domain, resolve_norm
 from . import tasks
 from .attack import _as_inputs, _as_labels
 from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
+
+log = logging.getLogger("lipschitz")
 
 STATUSES = ("certified", "attacked", "unknown")
 LOCAL_METHODS = (
@@ -251,6 +256,7 @@ def _contained(box: Box, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the certifier
+@logs_when_verbose("lipschitz")
 def certify(
     net: ReLUNetwork,
     inputs: Any,
@@ -269,6 +275,7 @@ def certify(
     progress: bool | None = None,
     attack_options: dict[str, Any] | None = None,
     stage_options: dict[str, Any] | None = None,
+    verbose: bool = False,
     **options: Any,
 ) -> Certification:
     """Certify the robustness of ``inputs`` with Lipschitz bounds.
@@ -328,6 +335,8 @@ def certify(
         and attack stages.
     attack_options
         Passed to :func:`lipschitz.attack` (``steps``, ``restarts``, ``seed``...).
+    verbose
+        Log each stage (time, inputs certified or attacked per radius) on stderr.
     """
     t0 = time.perf_counter()
     if not isinstance(net, ReLUNetwork):
@@ -401,6 +410,12 @@ def certify(
             status[ok, j] = "certified"
             stage[ok, j] = "matrix"
         stage_seconds["matrix"] = time.perf_counter() - t
+        log.info(
+            "certify: bounds in %.2f s; the matrix certifies %s of %d inputs (per eps)",
+            stage_seconds["bounds"],
+            list(np.sum(status == "certified", axis=0)),
+            n,
+        )
 
         # a ball inside a larger one: attacked at eps is attacked at every larger eps; the local
         # bounds grow with the ball, so an input the local stage fails at eps is not tried again
@@ -425,6 +440,7 @@ def certify(
                     if hit:
                         mark_attacked(int(idx), e, xa, "attack")
             stage_seconds["attack"] = stage_seconds.get("attack", 0.0) + time.perf_counter() - t
+            log.info("certify: attack: %s attacked (per eps)", _count(status, "attacked"))
 
         def mark_attacked(idx: int, e: float, xa: np.ndarray, name: str) -> None:
             for q in np.flatnonzero(eps_v >= e):
@@ -452,6 +468,12 @@ def certify(
                     mark_attacked(int(idx), eps_v[j], xa, label)
                 failed[open_[~ok]] = True
             stage_seconds[STAGE_LABELS.get(name, name)] = time.perf_counter() - t
+            log.info(
+                "certify: %s stage in %.2f s: %s certified (per eps)",
+                name,
+                time.perf_counter() - t,
+                _count(status, "certified"),
+            )
 
         if attack and not attacked_early:
             run_attack_stage()
@@ -781,6 +803,10 @@ def _local_fastlip(net, X, y, f_lo, f_hi, eps, vr, norm) -> np.ndarray:
         total = round_up(diff + round_up(eps * Ls))
         ok[rows] = np.all(total < 0, axis=1)
     return ok
+
+
+def _count(status: np.ndarray, value: str) -> list[int]:
+    return [int(v) for v in np.sum(status == value, axis=0)]
 
 
 def _bar(items, desc: str, progress: bool | None):
