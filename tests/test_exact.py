@@ -606,7 +606,7 @@ def test_proof_closes_with_few_nodes(monkeypatch):
     """The proof bounds the hull program, whose LP relaxation closes in a few nodes where
     the big-M program's needs a few hundred; the bracket is then closed and contains every
     realized gradient norm."""
-    exact_module = importlib.import_module("lipschitz.exact")
+    exact_module = importlib.import_module("lipschitz.exact.lipmip")
     monkeypatch.setattr(exact_module, "PROOF_FIRST_NODES", 10)
     monkeypatch.setattr(exact_module, "PROOF_NODES", 30)
     net = lipschitz.he_network([8, 10, 10, 2], seed=4)

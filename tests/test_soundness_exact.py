@@ -16,7 +16,7 @@ import pytest
 from enumeration import dual, functional, regions
 
 import lipschitz as lp
-from lipschitz.milp import LinearModel, lp_dual_bound, solve_lp_certified
+from lipschitz.exact.milp import LinearModel, lp_dual_bound, solve_lp_certified
 
 
 def fd_gradient(net, x, h, out=0) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..milp import _new_highs
+from ..exact.milp import _new_highs
 from ..network import ReLUNetwork, affine_enclosure, round_up
 from .local import logit_enclosure
 from .margins import (

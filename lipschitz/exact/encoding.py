@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from ..network import ReLUNetwork
+from ..spec import Box
 from .milp import TINY, LinearModel, down, gamma, up
-from .network import ReLUNetwork
-from .spec import Box
 
 
 @dataclass

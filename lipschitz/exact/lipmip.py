@@ -1,6 +1,6 @@
 """Exact Lipschitz constants by mixed-integer programming (LipMIP) and its LP relaxation.
 
-``exact`` solves the program of :mod:`lipschitz.mip_encoding` with HiGHS (or SCIP) and then
+``exact`` solves the program of :mod:`lipschitz.exact.encoding` with HiGHS (or SCIP) and then
 proves its answer without trusting the solver's tolerances. Everything is about the network's
 floats read as exact reals, and "holds" means: in exact arithmetic.
 
@@ -12,7 +12,7 @@ floats read as exact reals, and "holds" means: in exact arithmetic.
   hull formulation (same bounds, same problem, a much tighter LP relaxation than big-M's;
   each program first gets a few nodes, the programs left open share the rest of the time
   budget) in which every node's bound is a Neumaier-Shcherbina bound from the LP duals
-  (:class:`lipschitz.milp.DualBound`, valid for any multipliers), and a node with every
+  (:class:`lipschitz.exact.milp.DualBound`, valid for any multipliers), and a node with every
   neuron fixed is also bounded by its pattern's gradient norm computed in exact arithmetic.
   The program is a relaxation of the true problem
   in exact arithmetic (outward-rounded interval bounds, no computed coefficients), and the
@@ -50,19 +50,19 @@ from scipy.optimize import linprog
 
 from polyopt.logs import logs_when_verbose
 
-from .lcep import NeuronCounts
-from .lower import lower_bound
-from .milp import LPRelaxation, down, solve_lp_certified, solve_milp, up
-from .mip_encoding import (
+from ..lcep import NeuronCounts
+from ..lower import lower_bound
+from ..network import ReLUNetwork
+from ..result import LipschitzBound
+from ..spec import Box, resolve_domain, resolve_norm, resolve_output
+from .encoding import (
     GradientMIP,
     dual_ball_vertices,
     encode_gradient_norm,
     resolve_output_norm,
     tighten_bounds,
 )
-from .network import ReLUNetwork
-from .result import LipschitzBound
-from .spec import Box, resolve_domain, resolve_norm, resolve_output
+from .milp import LPRelaxation, down, solve_lp_certified, solve_milp, up
 
 log = logging.getLogger("lipschitz")
 
