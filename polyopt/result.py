@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from .backends.base import BackendResult
-from .certificate import (  # noqa: F401  (re-exported: the soundness maths lives there)
+from .certificate import (  # noqa: F401
+    # documented aliases (result.sound_lower_bound, result.certified_infeasible): the
+    # soundness maths, certified_bounds included, lives in polyopt.certificate
     certified_infeasible,
     min_eigenvalues,
     sound_lower_bound,
@@ -111,7 +113,8 @@ class Result:
     Infeasible relaxations give ``bound = +inf`` (min) / ``-inf`` (max) (the LP hierarchy
     only with a verified Farkas certificate, else ``nan``); unbounded ones
     ``-inf`` / ``+inf``; failed solves, and solves stopped by a limit without a certified
-    bound, ``nan``.
+    bound, ``nan``. :func:`polyopt.certificate.certified_bounds` computes ``bound`` and
+    ``sound_bound``; a Result only presents them.
     """
 
     bound: float

@@ -11,13 +11,7 @@ import numpy as np
 
 from .backends import SolverOptions, default_solver, get_backend
 from .backends.deadline import solve_before
-from .certificate import (
-    certificate_error,
-    certified_infeasible,
-    round_down,
-    round_up,
-    sound_lower_bound,
-)
+from .certificate import certified_bounds
 from .logs import logs_when_verbose
 from .model import Problem
 from .relaxations.assemble import Relaxation
@@ -30,63 +24,7 @@ log = logging.getLogger("polyopt")
 FORMS = ("auto", "moment", "gram", "reduced")
 
 
-#: Largest relative certificate error (see :func:`certificate_error`) for status "optimal"
-#: when the bound cannot be certified: genuine solutions measured <= 2e-5 (a 200-variable
-#: chain), unbounded Motzkin relaxations >= 0.09 (every solver, orders 3 and 4).
-CERTIFICATE_TOL = 1e-3
-
-
-UNCERTIFIED_FLOOR = 1e-8
-"""Smallest objective scale (scaled problem, largest coefficient 1) against which an
-uncertified dual value is judged."""
-
 SPARSITY = ("dense", "correlative", "nearly")
-
-
-def _finite_duals(res) -> bool:
-    parts = [res.y, res.mu, res.z] + list(res.X or [])
-    return res.X is not None and all(p is not None and np.all(np.isfinite(p)) for p in parts)
-
-
-def _bounds(relaxation: Relaxation, res, tol: float | None) -> tuple[float, float | None]:
-    """``(bound, sound bound or None)`` of the scaled minimization; may downgrade ``res.status``.
-
-    Certified (variables bounded): the sound bound. Uncertified: the dual value minus the
-    certificate error at the solver's own moments, or nan when that error shows the dual point
-    certifies nothing (status "inaccurate"), or when a limit stopped the solve. Infeasible:
-    +inf; unbounded: -inf (as the solver reports them: not certified).
-    """
-    if res.status == "infeasible":
-        ray = res.raw.get("ray")
-        proven = ray is not None and certified_infeasible(relaxation, ray)
-        res.raw["infeasibility_certified"] = proven
-        return np.inf, (np.inf if proven else None)
-    if res.status == "unbounded":
-        return -np.inf, None
-    if res.status == "solver_error" or not _finite_duals(res):
-        return np.nan, None
-    sound = sound_lower_bound(relaxation, res)
-    if sound is not None and np.isfinite(sound):
-        return sound, sound
-    if res.status in ("iteration_limit", "time_limit"):
-        return np.nan, None  # an unconverged dual value without a certificate bounds nothing
-    err = certificate_error(relaxation, res)
-    res.raw["certificate_error"] = err
-    prog = relaxation.program
-    # the size of the objective's terms at the solver's moments: the scale at which the
-    # dual value is meaningful (a solution far inside a large box has tiny scaled moments)
-    scale = abs(res.dual_objective) + float(np.abs(prog.c) @ np.abs(res.y)) + abs(prog.c0)
-    res.raw["certificate_scale"] = scale
-    if err > max(CERTIFICATE_TOL, 10 * (tol or 0.0)) * max(scale, UNCERTIFIED_FLOOR):
-        res.status = "inaccurate"
-        res.raw["note"] = (
-            "the dual certificate does not hold at the scale of the moments (error "
-            f"{err:.3g}): the relaxation may be unbounded (e.g. the objective is not SOS at "
-            "this order) or badly conditioned; no bound is reported"
-        )
-        log.warning(res.raw["note"])
-        return np.nan, None
-    return res.dual_objective - err, None
 
 
 def relax(
@@ -245,22 +183,11 @@ def solve(
         res = backend.solve(program, chosen, opts)
     else:  # the limit holds for the whole call, the relaxation's build included
         res = solve_before(backend, program, chosen, opts, t0 + time_limit)
+    # soundness lives in polyopt.certificate: the bound in the problem's units and the sound
+    # one (None when nothing is proved) for every relaxation and solver
+    bound, sound = certified_bounds(relaxation, res, tol)
     sign = 1.0 if problem.sense == "min" else -1.0
     scale_f = relaxation.obj_scale
-    if relaxation.kind == "lp":  # the LP hierarchy: exact certificate, polyopt.lp_certificate
-        from .lp_certificate import lp_bounds
-
-        bound, sound = lp_bounds(relaxation, res)
-    else:
-        bound, sound = _bounds(relaxation, res, tol)
-    certified = sound is not None and sound == bound
-    bound = sign * scale_f * bound
-    if sound is not None:  # the product rounds: move it to the safe side
-        sound = sign * scale_f * sound
-        if np.isfinite(sound):
-            sound = round_down(sound) if sign > 0 else round_up(sound)
-        if certified:
-            bound = sound
     primal = sign * scale_f * res.primal_objective
     result = Result(
         bound=float(bound),
@@ -270,7 +197,7 @@ def solve(
         relaxation=relaxation.kind,
         solver=backend.name,
         form=chosen,
-        sound_bound=None if sound is None else float(sound),
+        sound_bound=sound,
         primal_value=float(primal),
         dual_value=float(sign * scale_f * res.dual_objective),
         sizes=program.sizes(),
