@@ -50,8 +50,7 @@ from soundness_cases import (  # noqa: E402
     run_pop,
 )
 
-from polyopt.backends import SolverUnavailable  # noqa: E402
-from polyopt.backends.arrow_form import NotArrow  # noqa: E402
+from polyopt import NotArrow, SolverUnavailable  # noqa: E402
 
 NETWORK_TARGETS = tuple(NETWORK_METHODS)
 POP_TARGETS = tuple(f"pop-{s}" for s in POP_SOLVERS)

@@ -13,7 +13,7 @@ with ``u`` fixed to 1 (0) on the neurons the domain's interval bounds prove acti
 
     max  t^T G r + r_0 (h . r_{1:}) + constant,     r = (r_0, s),
 
-solved by :func:`polyopt.grothendieck.grothendieck_sdp` (Shor's relaxation). With ``D`` the
+solved by :func:`polyopt.grothendieck_sdp` (Shor's relaxation). With ``D`` the
 unit cube it is the LCEP of the L-inf Lipschitz constant with the input ``x`` and the
 constraints that link it to ``u`` left out (a relaxation of the LCEP, so still an upper bound;
 at order 1 those constraints change nothing measurable on SDP-NN, whose Shor value on the

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from polyopt import NotArrow, grothendieck_sdp
 from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
-from polyopt.backends.arrow_form import NotArrow
-from polyopt.grothendieck import grothendieck_sdp
 from polyopt.logs import logs_when_verbose
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401

@@ -17,11 +17,12 @@ from .algebra import Polynomial, Variable, polysum, variables
 from .backends import SolverUnavailable
 from .conic import ConicProgram
 from .export import to_cvxpy, write_sdpa
-from .grothendieck import GrothendieckResult, grothendieck_sdp
 from .model import Constraint, Problem
 from .parsing import from_sympy, parse_polynomial
 from .result import Minimizers, Result
 from .solve import relax, solve
+from .solvers.arrow import NotArrow
+from .solvers.grothendieck import GrothendieckResult, grothendieck_sdp
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "Minimizers",
     "ConicProgram",
     "SolverUnavailable",
+    "NotArrow",
     "parse_polynomial",
     "from_sympy",
     "relax",

@@ -12,7 +12,7 @@ import polyopt as po
 from lipschitz.lcep import build_lcep
 from lipschitz.random_nets import random_network
 from lipschitz.spec import resolve_output
-from polyopt.backends.arrow_form import NotArrow, build_arrow_form
+from polyopt.solvers.arrow import NotArrow, build_arrow_form
 
 
 def _grid_min(f, xs, lo=-1.0, hi=1.0, k=201):

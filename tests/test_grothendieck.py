@@ -1,4 +1,4 @@
-"""Shor's relaxation of sign programs (:func:`polyopt.grothendieck.grothendieck_sdp`) and the
+"""Shor's relaxation of sign programs (:func:`polyopt.grothendieck_sdp`) and the
 gradient sign programs of one-hidden-layer networks (:mod:`lipschitz.sign_program`), against
 values known independently: exact brute force over signs (in rational arithmetic), closed
 forms of the relaxation (rank-one and nonnegative matrices, Hadamard matrices / Tsirelson's
@@ -23,7 +23,7 @@ from lipschitz.lcep import stability
 from lipschitz.sign_program import gradient_program
 from lipschitz.spec import resolve_output
 from polyopt.backends import MosekBackend
-from polyopt.grothendieck import STATUSES, certify_factor, grothendieck_sdp
+from polyopt.solvers.grothendieck import STATUSES, certify_factor, grothendieck_sdp
 
 
 def examples(n: int):

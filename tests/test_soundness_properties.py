@@ -35,8 +35,7 @@ from soundness_cases import (
     run_pop,
 )
 
-from polyopt.backends import SolverUnavailable
-from polyopt.backends.arrow_form import NotArrow
+from polyopt import NotArrow, SolverUnavailable
 
 SEEDS = st.integers(0, 2**32 - 1)
 UPPER_METHODS = ("shor", "hr-1", "hr-2", "fastlip", "naive", "lipsdp", "lipopt", "liplp")

@@ -8,7 +8,7 @@ over ``delta`` in ``[lo - x0, hi - x0]`` and the Clarke gradients of the box (th
 theorem for the piecewise linear ``f_i - f_r``; neurons stable on the box keep their slope).
 The maximum is a sign program (:mod:`lipschitz.sign_program`): neurons stable on the small box
 drop out, the clipping to the valid range makes the box one-sided (a pixel at 0 only moves
-up), and its Shor bound comes from :func:`polyopt.grothendieck.grothendieck_sdp` in decision
+up), and its Shor bound comes from :func:`polyopt.grothendieck_sdp` in decision
 mode (it stops as soon as the sign of the margin is known). Every number is rounded outward:
 the value at ``x0`` is an enclosure, the program carries its rounding error, the bound is
 certified.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polyopt.grothendieck import grothendieck_sdp
+from polyopt import grothendieck_sdp
 
 from ..network import ReLUNetwork, round_down, round_up
 from ..sign_program import gradient_program

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..conic import ConicProgram
+from ..solvers.arrow import has_homes
 from .arrow import ArrowBackend
-from .arrow_form import has_homes
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
 from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend

@@ -1,4 +1,4 @@
-"""The block-arrow standard form of a moment relaxation (for :mod:`polyopt.backends.arrow`).
+"""The block-arrow standard form of a moment relaxation (for :mod:`polyopt.solvers.arrow.ipm`).
 
 The moment form ``F_k(y) = B_k + sum_a y_a A_k,a`` PSD is rewritten over the block entries: each
 moment takes its value from one "home" entry where it stands alone with coefficient 1 (in a
@@ -11,6 +11,9 @@ entry in a large block when it has one. The result is an SDP in the standard pri
 whose rows split into *dense* rows (those touching a large block, the few links of the
 cliques to ``M_1``) and *local* rows that touch only the small blocks of one group (one clique
 of a sparse or nearly sparse relaxation). Its Schur complement is then block-arrow shaped.
+
+:func:`build_arrow_form` builds the form, :class:`BlockMaps` maps its entry vectors to block
+matrices and back, and :func:`recover` maps a solution of the form back to the program.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ..conic import ConicProgram
-from ..monomials import lower_triangle
+from ...conic import ConicProgram
+from ...monomials import lower_triangle
 
 BIG_SIDE = 24
 """Blocks with more rows than this are large: their rows join the dense part."""
@@ -410,3 +413,76 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
         bigs,
         q,
     )
+
+
+class BlockMaps:
+    """Maps between the entry vector and the per-class / per-large-block matrices."""
+
+    def __init__(self, form: ArrowForm) -> None:
+        self.form = form
+        self.parts = []  # (entry ids, i, j, side, batched)
+        for cl in form.classes:
+            i, j = lower_triangle(cl.side)
+            self.parts.append((cl.entry, i, j, cl.side, True))
+        for bb in form.bigs:
+            i, j = lower_triangle(bb.side)
+            self.parts.append((bb.entry, i, j, bb.side, False))
+
+    def identity(self, scale: float = 1.0) -> list[np.ndarray]:
+        out = []
+        for entry, _, _, s, batched in self.parts:
+            eye = np.eye(s) * scale
+            out.append(np.broadcast_to(eye, (entry.shape[0], s, s)).copy() if batched else eye)
+        return out
+
+    def to_entries(self, Ks: list[np.ndarray]) -> np.ndarray:
+        """Lower-triangle entries of the symmetric parts of ``Ks``."""
+        v = np.zeros(self.form.A.shape[1])
+        for (entry, i, j, _, batched), K in zip(self.parts, Ks):
+            if batched:
+                v[entry] = 0.5 * (K[:, i, j] + K[:, j, i])
+            else:
+                v[entry] = 0.5 * (K[i, j] + K[j, i])
+        return v
+
+    def to_mats(self, v: np.ndarray) -> list[np.ndarray]:
+        """Symmetric matrices ``sum_e v_e E_e`` (off-diagonal entries halved)."""
+        out = []
+        for entry, i, j, s, batched in self.parts:
+            w = v[entry] * np.where(i == j, 1.0, 0.5)
+            if batched:
+                M = np.zeros((entry.shape[0], s, s))
+                M[:, i, j] = w
+                M[:, j, i] = w
+            else:
+                M = np.zeros((s, s))
+                M[i, j] = w
+                M[j, i] = w
+            out.append(M)
+        return out
+
+
+def recover(
+    form: ArrowForm, y_dual: np.ndarray, Xs: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """``(y, mu, z, X)`` of the conic program from a solution of its arrow form: the moments
+    from the home entries of the primal blocks ``Xs``, the Gram matrices ``X`` and the
+    inequality multipliers ``z`` from the dual slack ``C - A^T y_dual``, the equality
+    multipliers ``mu`` from ``y_dual``."""
+    ops = BlockMaps(form)
+    s = ops.to_entries(Xs)
+    y = np.where(form.home >= 0, s[np.maximum(form.home, 0)], 0.0)
+    Zs = ops.to_mats(form.c - form.A.T @ y_dual)
+    # back to the program's blocks
+    nblk = len(form.sizes)
+    full: list[np.ndarray | None] = [None] * nblk
+    for cl, Z in zip(form.classes, Zs):
+        for b, Zb in zip(cl.blocks, Z):
+            full[b] = Zb
+    for bb, Z in zip(form.bigs, Zs[len(form.classes) :]):
+        full[bb.block] = Z
+    nprog = nblk - form.n_ineq
+    X = [np.asarray(full[k]) for k in range(nprog)]
+    z = np.array([float(full[k][0, 0]) for k in range(nprog, nblk)])
+    mu = np.where(form.eq_rows >= 0, y_dual[np.maximum(form.eq_rows, 0)], 0.0)
+    return y, mu, z, X
