@@ -41,8 +41,7 @@ from ..model import Problem
 from ..monomials import basis_codes, code_products
 from ..structure import build_structure
 from ..time_limit import check_time
-from .assemble import EqualityFamily, ScaledProblem, Term
-from .dense import finish
+from .assemble import EqualityFamily, ScaledProblem, Term, finish
 
 
 def _product(a: Term, b: Term, width: int) -> Term:

@@ -14,8 +14,15 @@ from ..algebra import Polynomial
 from ..model import Problem
 from ..monomials import basis_codes, code_degrees, code_products
 from ..structure import CliqueStructure, build_structure, supports
-from .assemble import EqualityFamily, LocalizingBlock, Relaxation, Term, scale_problem
-from .dense import check_order, finish
+from .assemble import (
+    EqualityFamily,
+    LocalizingBlock,
+    Relaxation,
+    Term,
+    check_order,
+    finish,
+    scale_problem,
+)
 
 
 def _with_balls(problem: Problem, cliques: list[tuple[int, ...]], radii) -> Problem:
