@@ -25,7 +25,7 @@ from instances import (
 )
 
 from polyopt.backends import default_solver
-from polyopt.backends.standard import to_standard
+from polyopt.backends.standard_form import to_standard
 from polyopt.monomials import monomial_basis
 from polyopt.relaxations.dense import dense
 

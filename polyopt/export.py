@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from .backends.fullvec import full_psd_operator
+from .backends.psd_operator import full_psd_operator
 from .conic import ConicProgram
 from .model import Problem
 from .monomials import lower_triangle

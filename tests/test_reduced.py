@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import polyopt as po
-from polyopt.backends.reduced import eliminate_equalities, fully_reducible, reduce_program
+from polyopt.backends.reduced_form import eliminate_equalities, fully_reducible, reduce_program
 from polyopt.solve import relax
 
 

@@ -10,7 +10,7 @@ from .clarabel_backend import ClarabelBackend
 from .cvxpy_backend import CvxpyBackend, MosekBackend
 from .highs_backend import HighsBackend
 from .lowrank import LowRankBackend
-from .reduced import fully_reducible
+from .reduced_form import fully_reducible
 from .scs_backend import SCSBackend
 from .sdpa_backend import SDPABackend
 

@@ -17,9 +17,7 @@ class ArrowBackend(Backend):
     name = "arrow"
     forms = ("moment",)
 
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
-        if form not in ("moment", "auto"):
-            raise ValueError("the arrow solver works on the moment form only (form='moment')")
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         opts = dict(DEFAULTS)
         unknown = set(options.extra) - set(DEFAULTS)
         if unknown:

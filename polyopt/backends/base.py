@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ STATUSES = (
     "iteration_limit",
     "solver_error",
 )
+"""The statuses a backend returns, said of the moment relaxation (checked by
+:meth:`Backend.solve`)."""
 
 
 class SolverUnavailable(RuntimeError):
@@ -52,10 +55,20 @@ class BackendResult:
 
 
 class Backend:
-    """A solver adapter. Subclasses implement :meth:`solve`."""
+    """A solver adapter. Subclasses declare what they accept and implement :meth:`_solve`.
+
+    :meth:`solve` checks the requested form against :attr:`forms` (``"auto"`` resolved by
+    :meth:`choose_form`) and the returned status against :data:`STATUSES`. The registry
+    (:mod:`polyopt.backends.registry`) lists the backends in order of preference.
+    """
 
     name = "base"
     forms: tuple[str, ...] = ("moment", "gram")
+    """The standard forms the backend accepts (see :mod:`polyopt.backends.standard_form`)."""
+    cones: tuple[str, ...] = ("zero", "nonneg", "psd")
+    """The cones it handles: equalities, inequalities, PSD blocks."""
+    requires: str | None = None
+    """The module it imports (an optional or separately installed package), if any."""
     time_limit_support = "approximate"
     """``"holds"``: the backend stops within its time limit; ``"approximate"``: it checks the
     limit between steps that can take long; ``"none"``: it has no limit. Only ``"holds"``
@@ -63,11 +76,40 @@ class Backend:
     :mod:`polyopt.backends.deadline`)."""
 
     def available(self) -> bool:
+        """Whether the module it needs imports (licensed solvers check their license)."""
+        if self.requires is None:
+            return True
+        try:
+            importlib.import_module(self.requires)
+        except ImportError:
+            return False
         return True
+
+    def accepts(self, program: ConicProgram) -> bool:
+        """Whether the program's cones are among :attr:`cones`."""
+        return "psd" in self.cones or not program.block_sizes
 
     def choose_form(self, program: ConicProgram) -> str:
         """The cheaper standard form for this solver (see the backend's notes)."""
         return "moment"
 
     def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+        """Solve ``program`` in ``form`` (one of :attr:`forms`, or ``"auto"``)."""
+        if form == "auto":
+            form = self.choose_form(program)
+        if form not in self.forms:
+            raise ValueError(self._form_error(form))
+        res = self._solve(program, form, options)
+        if res.status not in STATUSES:
+            raise RuntimeError(f"{self.name} returned status {res.status!r}, not one of {STATUSES}")
+        return res
+
+    def _form_error(self, form: str) -> str:
+        if len(self.forms) == 1:
+            only = self.forms[0]
+            return f"the {self.name} solver works on the {only} form only (form={only!r})"
+        names = [repr(f) for f in self.forms]
+        return f"unknown form {form!r}: use {', '.join(names[:-1])} or {names[-1]}"
+
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         raise NotImplementedError

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions
-from .standard import recover, to_standard
+from .standard_form import moment_objectives, moment_status, recover, to_standard
 
 #: Default gap and feasibility tolerance (Clarabel's own). Degenerate sums of squares
 #: (optimum 0, singular Gram matrices, e.g. chained problems with n = 1,000) need tol=1e-10
@@ -30,25 +30,23 @@ _MAP = {
     "InsufficientProgress": "inaccurate",
     "Unsolved": "solver_error",
     "CallbackTerminated": "solver_error",
+    "PrimalInfeasible": "infeasible",
+    "AlmostPrimalInfeasible": "infeasible",
+    "DualInfeasible": "unbounded",
+    "AlmostDualInfeasible": "unbounded",
 }
 
 
 class ClarabelBackend(Backend):
     name = "clarabel"
+    requires = "clarabel"
 
     def choose_form(self, program: ConicProgram) -> str:
         # measured (benchmarks/solver_choice.py): the Gram form converges in fewer
         # iterations and to "Solved" where the moment form often stops "AlmostSolved"
         return "gram"
 
-    def available(self) -> bool:
-        try:
-            import clarabel  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         import clarabel
 
         std = to_standard(program, form, "upper_col")
@@ -82,17 +80,12 @@ class ClarabelBackend(Backend):
         sol = solver.solve()
         seconds = time.perf_counter() - t0
         raw_status = str(sol.status).split(".")[-1]
-        status = _MAP.get(raw_status)
+        status = moment_status(form, _MAP.get(raw_status, "solver_error"))
         gap = abs(sol.obj_val - sol.obj_val_dual) / max(1.0, abs(sol.obj_val))
         if raw_status == "AlmostSolved" and max(sol.r_prim, sol.r_dual, gap) <= ACCEPT:
             status = "optimal"  # short of the tight target, but within Clarabel's own default
-        flip = {"moment": ("infeasible", "unbounded"), "gram": ("unbounded", "infeasible")}[form]
-        if raw_status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
-            status = flip[0]
-        elif raw_status in ("DualInfeasible", "AlmostDualInfeasible"):
-            status = flip[1]
         res = BackendResult(
-            status=status or "solver_error",
+            status=status,
             iterations=int(sol.iterations),
             seconds=seconds,
             raw={
@@ -107,10 +100,9 @@ class ClarabelBackend(Backend):
             x = np.asarray(sol.x, dtype=float)
             zdual = np.asarray(sol.z, dtype=float)
             res.y, res.mu, res.z, res.X = recover(std, program, x, zdual)
-            pobj, dobj = float(sol.obj_val) + std.q0, float(sol.obj_val_dual) + std.q0
-            if form == "gram":
-                pobj, dobj = -dobj, -pobj
-            res.primal_objective, res.dual_objective = pobj, dobj
+            res.primal_objective, res.dual_objective = moment_objectives(
+                form, float(sol.obj_val) + std.q0, float(sol.obj_val_dual) + std.q0
+            )
         elif status == "infeasible":
             # the certificate of an infeasible moment relaxation: a ray (mu, z, X) of the
             # Gram side, in sol.x (Gram form) or sol.z (moment form)

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
-from .fullvec import full_psd_operator, split_full_blocks
+from .psd_operator import full_psd_operator, split_full_blocks
+from .standard_form import moment_status
 
 _MAP = {
     "optimal": "optimal",
@@ -25,6 +26,8 @@ _MAP = {
 
 class CvxpyBackend(Backend):
     """Builds the moment (or Gram) form as a cvxpy model and calls ``problem.solve(solver)``."""
+
+    requires = "cvxpy"
 
     def __init__(self, solver: str) -> None:
         self.solver = solver.upper()
@@ -55,7 +58,7 @@ class CvxpyBackend(Backend):
         kw.update(options.extra)
         return kw
 
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         import cvxpy as cp
 
         self._check()
@@ -93,8 +96,6 @@ class CvxpyBackend(Backend):
             if Xs:
                 obj = obj - f0 @ cp.hstack([cp.vec(X, order="F") for X in Xs])
             model = cp.Problem(cp.Maximize(obj), [link])
-        else:
-            raise ValueError(f"unknown form {form!r}: use 'moment' or 'gram'")
         t0 = time.perf_counter()
         try:
             model.solve(solver=self.solver, verbose=options.verbose, **self._solver_kwargs(options))
@@ -105,9 +106,7 @@ class CvxpyBackend(Backend):
                 raw={"error": str(exc), "form": form},
             )
         seconds = time.perf_counter() - t0
-        status = _MAP.get(model.status, "solver_error")
-        if form == "gram" and status in ("infeasible", "unbounded"):
-            status = "unbounded" if status == "infeasible" else "infeasible"
+        status = moment_status(form, _MAP.get(model.status, "solver_error"))
         res = BackendResult(
             status=status, seconds=seconds, raw={"status": model.status, "form": form}
         )
@@ -135,6 +134,8 @@ class CvxpyBackend(Backend):
 
 class MosekBackend(CvxpyBackend):
     """MOSEK through cvxpy; only usable with an installed package and a valid license."""
+
+    requires = "mosek"
 
     def __init__(self) -> None:
         super().__init__("MOSEK")

@@ -16,6 +16,7 @@ from scipy.optimize import linprog
 
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions
+from .standard_form import moment_status
 
 _MAP = {0: "optimal", 1: "iteration_limit", 2: "infeasible", 3: "unbounded", 4: "solver_error"}
 
@@ -35,12 +36,10 @@ def _status(res) -> str:
 
 class HighsBackend(Backend):
     name = "highs"
+    cones = ("zero", "nonneg")
     time_limit_support = "holds"
 
-    def choose_form(self, program: ConicProgram) -> str:
-        return "moment"
-
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         if program.block_sizes:
             raise ValueError("HiGHS solves linear programs only: this relaxation has PSD blocks")
         opts: dict = {"disp": bool(options.verbose), "presolve": True}
@@ -53,8 +52,6 @@ class HighsBackend(Backend):
             opts["dual_feasibility_tolerance"] = float(options.tol)
         opts.update(options.extra)
         p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
-        if form not in ("moment", "gram"):
-            raise ValueError(f"unknown form {form!r}: use 'moment' or 'gram'")
         t0 = time.perf_counter()
         res = self._linprog(program, form, opts)
         retried = False
@@ -63,8 +60,7 @@ class HighsBackend(Backend):
             retried = True
         seconds = time.perf_counter() - t0
         status = _status(res)
-        if form == "gram" and status in ("infeasible", "unbounded"):
-            status = "unbounded" if status == "infeasible" else "infeasible"
+        status = moment_status(form, status)
         out = BackendResult(
             status=status,
             seconds=seconds,

@@ -17,9 +17,7 @@ class LowRankBackend(Backend):
     time_limit_support = "holds"
     forms = ("moment",)
 
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
-        if form != "moment":
-            raise ValueError("the lowrank solver works on the moment form only")
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         unknown = set(options.extra) - set(DEFAULTS)
         if unknown:
             raise ValueError(

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions
-from .standard import recover, to_standard
+from .standard_form import moment_objectives, moment_status, recover, to_standard
 
 _MAP = {
     "solved": "optimal",
@@ -26,16 +26,10 @@ _MAP = {
 
 class SCSBackend(Backend):
     name = "scs"
+    requires = "scs"
     time_limit_support = "holds"
 
-    def available(self) -> bool:
-        try:
-            import scs  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         import scs
 
         std = to_standard(program, form, "lower_col")
@@ -66,8 +60,7 @@ class SCSBackend(Backend):
                 status = "iteration_limit" if "iter" in raw else "inaccurate"
             else:
                 status = "solver_error"
-        if form == "gram" and status in ("infeasible", "unbounded"):
-            status = "unbounded" if status == "infeasible" else "infeasible"
+        status = moment_status(form, status)
         if (
             status in ("inaccurate", "iteration_limit", "time_limit")
             and int(info["iter"]) >= settings["max_iters"]
@@ -82,8 +75,7 @@ class SCSBackend(Backend):
         if status in ("optimal", "inaccurate", "iteration_limit", "time_limit"):
             x, ydual = np.asarray(sol["x"]), np.asarray(sol["y"])
             res.y, res.mu, res.z, res.X = recover(std, program, x, ydual)
-            pobj, dobj = float(info["pobj"]) + std.q0, float(info["dobj"]) + std.q0
-            if form == "gram":
-                pobj, dobj = -dobj, -pobj
-            res.primal_objective, res.dual_objective = pobj, dobj
+            res.primal_objective, res.dual_objective = moment_objectives(
+                form, float(info["pobj"]) + std.q0, float(info["dobj"]) + std.q0
+            )
         return res

@@ -18,14 +18,15 @@ import scipy.sparse as sp
 
 from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
-from .fullvec import full_psd_operator, split_full_blocks
-from .reduced import (
+from .psd_operator import full_psd_operator, split_full_blocks
+from .reduced_form import (
     expand,
     fully_reducible,
     recover_dual,
     recover_moments,
     reduced_form,
 )
+from .standard_form import moment_objectives
 
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
 #: such a solution counts as optimal when the relative duality gap is below this.
@@ -81,16 +82,9 @@ def _no_error_recalculation():
 
 class SDPABackend(Backend):
     name = "sdpa"
-    time_limit_support = "none"
-
-    def available(self) -> bool:
-        try:
-            import sdpap  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
     forms = ("moment", "gram", "reduced")
+    requires = "sdpap"
+    time_limit_support = "none"
 
     def choose_form(self, program: ConicProgram) -> str:
         """``"reduced"`` when the largest block is a plain moment matrix holding every moment
@@ -99,7 +93,7 @@ class SDPABackend(Backend):
             return "reduced"
         return "gram"
 
-    def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
+    def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         try:
             import sdpap
         except ImportError:
@@ -128,14 +122,12 @@ class SDPABackend(Backend):
             c = np.concatenate([-program.b_eq, program.b_ineq, f0]).reshape(-1, 1)
             K = sdpap.SymCone(f=p, l=q, s=sizes)
             J = sdpap.SymCone(f=program.n)
-        elif form == "moment":
+        else:  # the moment form
             A = sp.vstack([program.A_eq, program.A_ineq, F], format="csc")
             b = np.concatenate([program.b_eq, -program.b_ineq, -f0]).reshape(-1, 1)
             c = program.c.reshape(-1, 1)
             K = sdpap.SymCone(f=program.n)
             J = sdpap.SymCone(f=p, l=q, s=sizes)
-        else:
-            raise ValueError(f"unknown form {form!r}: use 'moment', 'gram' or 'reduced'")
         opt = {
             "print": "display" if options.verbose else "no",
             # one thread: with more, a solve can diverge ("step length is too short") after
@@ -177,8 +169,7 @@ class SDPABackend(Backend):
             # sdpap does swap the objectives back: these are the moment and SOS objectives
             mom_obj = float(sdpainfo.get("primalObj", np.nan))
             sos_obj = float(sdpainfo.get("dualObj", np.nan))
-            if form == "gram":
-                mom_obj, sos_obj = -sos_obj, -mom_obj
+            mom_obj, sos_obj = moment_objectives(form, mom_obj, sos_obj)
             if gram_inf:
                 status = "unbounded"
             elif moment_inf:

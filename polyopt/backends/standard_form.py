@@ -2,7 +2,13 @@
 
 Both the moment form (``x = y``) and the Gram / SOS form (``x = (mu, z, svec X_k)``) are
 produced; PSD blocks use scaled triangles (off-diagonal entries times sqrt(2)) in the order the
-solver wants: ``"lower_col"`` (SCS) or ``"upper_col"`` (Clarabel).
+solver wants: ``"lower_col"`` (SCS) or ``"upper_col"`` (Clarabel). :func:`recover` maps the
+solver's primal and dual back to the program.
+
+The Gram form is the moment form's dual, handed to a solver as a minimization of the negated
+SOS objective: :func:`moment_status` and :func:`moment_objectives` say a solver's verdict and
+objectives on the form it solved in the moment relaxation's terms (for every backend that
+takes both forms).
 """
 
 from __future__ import annotations
@@ -16,6 +22,20 @@ from ..conic import ConicProgram
 from ..monomials import lower_triangle
 
 SQRT2 = np.sqrt(2.0)
+
+SWAPPED = {"infeasible": "unbounded", "unbounded": "infeasible"}
+
+
+def moment_status(form: str, status: str) -> str:
+    """``status`` of the problem a solver was given in ``form``, said of the moment relaxation:
+    an infeasible Gram form means an unbounded moment relaxation and vice versa."""
+    return SWAPPED.get(status, status) if form == "gram" else status
+
+
+def moment_objectives(form: str, primal: float, dual: float) -> tuple[float, float]:
+    """``(moment objective, SOS objective)`` from a solver's primal and dual objectives on
+    ``form``: the Gram form minimizes the negated SOS objective, so they swap and change sign."""
+    return (-dual, -primal) if form == "gram" else (primal, dual)
 
 
 def svec_permutation(size: int, order: str) -> tuple[np.ndarray, np.ndarray]:
