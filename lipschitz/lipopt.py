@@ -8,7 +8,7 @@ relaxes every ``u_kj`` to ``[0, 1]``, independently of ``x``, so that
          s.t. t in the unit ball of the input norm, u in [0, 1]^N
 
 (the dual norm of a gradient is the max of ``t . g`` over that ball). On a local box, the
-neurons that interval bounds (:func:`lipschitz.lcep.stability`) prove active / inactive get
+neurons that interval bounds (:func:`lipschitz.intervals.stability`) prove active / inactive get
 ``u = 1`` / ``0`` and disappear. The unit ball is ``[-1, 1]^n`` for ``norm="inf"``; for
 ``norm="1"`` it is lifted with ``r_i in [0, 1]``, ``-r_i <= t_i <= r_i``, ``sum_i r_i <= 1``
 (linear, so the LP hierarchy applies); ``norm="2"`` is not polyhedral and is refused.
@@ -42,7 +42,8 @@ import polyopt as po
 from polyopt.algebra import Polynomial, Variable
 from polyopt.structure import build_structure
 
-from .lcep import NeuronCounts, gradient_error, stability
+from .intervals import NeuronCounts, stability
+from .lcep import gradient_error
 from .network import ReLUNetwork
 from .result import LipschitzBound
 from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lcep import NeuronCounts, gradient_error, stability
+from .intervals import NeuronCounts, stability
+from .lcep import gradient_error
 from .network import ETA, ReLUNetwork, dot_error, gamma, round_up
 from .spec import Box
 

@@ -14,7 +14,8 @@ from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
 from polyopt.logs import logs_when_verbose
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
-from .lcep import NeuronCounts, build_lcep, stability
+from .intervals import NeuronCounts, stability
+from .lcep import build_lcep
 from .network import ReLUNetwork, round_up
 from .result import LipschitzBound
 from .sign_program import gradient_program

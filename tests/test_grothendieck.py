@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 import lipschitz as lp
-from lipschitz.lcep import stability
+from lipschitz.intervals import stability
 from lipschitz.sign_program import gradient_program
 from lipschitz.spec import resolve_output
 from polyopt.backends import MosekBackend

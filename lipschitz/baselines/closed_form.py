@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lcep import stability
+from ..intervals import stability
 from ..network import ReLUNetwork, dot_error, gamma, round_up
 from ..spec import Box, dual_norm_upper
 

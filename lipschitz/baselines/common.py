@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lcep import NeuronCounts, stability
+from ..intervals import NeuronCounts, stability
 from ..network import ReLUNetwork
 from ..result import LipschitzBound
 from ..spec import Box, resolve_domain, resolve_norm, resolve_output

@@ -50,7 +50,7 @@ from scipy.optimize import linprog
 
 from polyopt.logs import logs_when_verbose
 
-from ..lcep import NeuronCounts
+from ..intervals import NeuronCounts
 from ..lower import lower_bound
 from ..network import ReLUNetwork
 from ..result import LipschitzBound
