@@ -46,7 +46,7 @@ from .intervals import NeuronCounts, stability
 from .lcep import gradient_error
 from .network import ReLUNetwork
 from .result import LipschitzBound
-from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
+from .spec import dual_norm_upper, resolve
 
 
 @dataclass
@@ -166,18 +166,14 @@ def _check_degree(degree: Any, depth: int) -> int:
     return int(degree)
 
 
-def _check_inputs(net: Any, norm: Any, sparse: Any) -> str:
-    if not isinstance(net, ReLUNetwork):
-        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+def _check_inputs(norm: str, sparse: Any) -> None:
     if not isinstance(sparse, bool | np.bool_):
         raise TypeError(f"sparse must be True or False, got {sparse!r}")
-    norm = resolve_norm(norm)
     if norm == "2":
         raise ValueError(
             "LipOpt needs a polyhedral input norm ('inf' or '1'): the l2 ball is not linear, "
             "so the LP hierarchy does not apply (use upper_bound(..., norm='2'))"
         )
-    return norm
 
 
 def sparse_cliques(terms: GradientTerms, norm: str) -> list[list[int]] | None:
@@ -263,10 +259,9 @@ def lipopt(
         limit gives ``value = nan`` and ``status = "time_limit"``.
     """
     t0 = time.perf_counter()
-    norm = _check_inputs(net, norm, sparse)
+    norm, box, c = resolve(net, norm, domain, output)
+    _check_inputs(norm, sparse)
     k = _check_degree(degree, net.depth)
-    box = resolve_domain(domain, net.input_dim)
-    c = resolve_output(output, net.output_dim)
     _, active, inactive = stability(net, box)
     counts = NeuronCounts.from_masks(active, inactive)
     common = {"norm": norm, "neurons": counts.as_dict()}

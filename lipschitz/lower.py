@@ -17,7 +17,7 @@ import numpy as np
 
 from .network import ETA, ReLUNetwork, affine_enclosure, gamma, round_down
 from .result import LipschitzBound
-from .spec import Box, dual_norm, resolve_domain, resolve_norm, resolve_output
+from .spec import Box, dual_norm, resolve
 
 LOWER_METHODS = ("sampling", "search", "best")
 
@@ -177,15 +177,11 @@ def lower_bound(
     ``"best"`` (default) returns the larger of the two. Seeded.
     """
     t0 = time.perf_counter()
-    if not isinstance(net, ReLUNetwork):
-        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    norm, box, c = resolve(net, norm, domain, output)
     if method not in LOWER_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {LOWER_METHODS}")
     if int(samples) < 1 or int(starts) < 1 or int(steps) < 0:
         raise ValueError("samples and starts must be >= 1 and steps >= 0")
-    norm = resolve_norm(norm)
-    box = resolve_domain(domain, net.input_dim)
-    c = resolve_output(output, net.output_dim)
     rng = np.random.default_rng(seed)
     vals, pts = sample_gradients(net, box, c, norm, int(samples), rng)
     i = int(vals.argmax())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -213,3 +213,37 @@ def resolve_output(output: Any, n_out: int) -> np.ndarray:
     if not np.all(np.isfinite(c)):
         raise ValueError("output vector contains NaN or infinite entries")
     return c
+
+
+class Spec(NamedTuple):
+    """The resolved arguments of a bound (what :func:`resolve` returns; unpacks as
+    ``norm, box, c``)."""
+
+    norm: str
+    """The input norm: ``"inf"``, ``"1"`` or ``"2"``."""
+    box: Box
+    """The input domain."""
+    c: np.ndarray
+    """The output functional, a vector of length ``net.output_dim`` applied to the logits."""
+
+
+def resolve(net: Any, norm: Any, domain: Any, output: Any) -> Spec:
+    """Check that ``net`` is a :class:`~lipschitz.network.ReLUNetwork` and resolve the input
+    norm (:func:`resolve_norm`), the domain (:func:`resolve_domain`) and the output functional
+    (:func:`resolve_output`), in that order.
+
+    Raises
+    ------
+    TypeError
+        When ``net`` is not a ``ReLUNetwork``, or from :func:`resolve_domain`.
+    ValueError
+        From :func:`resolve_norm`, :func:`resolve_domain` or :func:`resolve_output`.
+    """
+    from .network import ReLUNetwork
+
+    if not isinstance(net, ReLUNetwork):
+        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    norm = resolve_norm(norm)
+    box = resolve_domain(domain, net.input_dim)
+    c = resolve_output(output, net.output_dim)
+    return Spec(norm, box, c)

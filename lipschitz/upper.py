@@ -19,7 +19,7 @@ from .lcep import build_lcep
 from .network import ReLUNetwork, round_up
 from .result import LipschitzBound
 from .sign_program import gradient_program
-from .spec import dual_norm_upper, resolve_domain, resolve_norm, resolve_output
+from .spec import dual_norm_upper, resolve
 
 log = logging.getLogger("lipschitz")
 
@@ -99,8 +99,7 @@ def upper_bound(
         Add the valid interval cuts to the LCEP (see :mod:`lipschitz.lcep`).
     """
     t0 = time.perf_counter()
-    if not isinstance(net, ReLUNetwork):
-        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    norm, box, c = resolve(net, norm, domain, output)
     if method not in UPPER_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {UPPER_METHODS}")
     if order is not None and method != "hr":
@@ -113,9 +112,6 @@ def upper_bound(
     order = int(order)
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
-    norm = resolve_norm(norm)
-    box = resolve_domain(domain, net.input_dim)
-    c = resolve_output(output, net.output_dim)
     _, active, inactive = stability(net, box)
     neurons = NeuronCounts.from_masks(active, inactive).as_dict()
     if method == "naive":

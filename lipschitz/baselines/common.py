@@ -10,16 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..intervals import NeuronCounts, stability
-from ..network import ReLUNetwork
 from ..result import LipschitzBound
-from ..spec import Box, resolve_domain, resolve_norm, resolve_output
+from ..spec import Box, resolve
 
 EPS = float(np.finfo(float).eps)
-
-
-def _check_net(net: Any) -> None:
-    if not isinstance(net, ReLUNetwork):
-        raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
 
 
 def check_bool(value: Any, name: str) -> None:
@@ -54,10 +48,7 @@ class Setup:
 
 
 def setup(net: Any, norm: Any, domain: Any, output: Any) -> Setup:
-    _check_net(net)
-    norm = resolve_norm(norm)
-    box = resolve_domain(domain, net.input_dim)
-    c = resolve_output(output, net.output_dim)
+    norm, box, c = resolve(net, norm, domain, output)
     _, active, inactive = stability(net, box)
     neurons = NeuronCounts.from_masks(active, inactive).as_dict()
     return Setup(norm, box, c, net.weights[-1].T @ c, active, inactive, neurons)
