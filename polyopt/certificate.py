@@ -191,7 +191,7 @@ def _row_errors(relax: Relaxation, mb_f: np.ndarray, absA: dict) -> dict[str, np
         A = absA[name]
         l1 = prog.row_l1.get(name) if prog.row_l1 else None
         if l1 is None:
-            l1 = absA @ np.ones(A.shape[1]) + np.abs(b)
+            l1 = A @ np.ones(A.shape[1]) + np.abs(b)
         err = eps * l1 * (1 + gamma(A.shape[1] + 2))
         if unb.any():
             err = np.where(absA @ unb > 0, np.inf, err)
