@@ -319,7 +319,6 @@ def test_unknown_sparsity_and_solver_setting():
         small_problem().solve(solver="clarabel", solver_options={"no_such_setting": 1})
 
 
-
 def test_sdpa_takes_a_time_limit_and_solves_within_it():
     r = small_problem().solve(solver="sdpa", time_limit=30.0)
     assert r.status == "optimal"
