@@ -6,8 +6,8 @@ is :func:`sound_lower_bound` and, for infeasibility, :func:`certified_infeasible
 hierarchy through the exact-arithmetic certificate of :mod:`polyopt.lp_certificate`
 (:func:`~polyopt.lp_certificate.lp_bounds`). :func:`certified_bounds` then takes the bound to
 the problem's units and rounds the sound one to its safe side. The argument for the SDP paths,
-for the scaled minimization and a feasible point
-``x`` with (scaled) moment vector ``y`` (``|y_alpha| <= 1`` when its variables are bounded):
+for the scaled minimization and a feasible point ``x`` with (scaled) moment vector ``y``
+(``|y_alpha| <= 1`` when its variables are bounded):
 
 1. The program's rows are the exact relaxation's rows up to the rounding of their
    coefficients (variable scaling, normalization, the rewriting ``v^2 = b v + c``, products of
