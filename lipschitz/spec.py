@@ -61,12 +61,12 @@ class Box:
     def lower(self) -> np.ndarray:
         """``center - radius``, rounded down when it is not exact (so the box is contained
         in ``[lower, upper]``)."""
-        return _outward(self.center, -self.radius, -np.inf)
+        return directed_sum(self.center, -self.radius, -np.inf)
 
     @property
     def upper(self) -> np.ndarray:
         """``center + radius``, rounded up when it is not exact."""
-        return _outward(self.center, self.radius, np.inf)
+        return directed_sum(self.center, self.radius, np.inf)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` points drawn uniformly in the box."""
@@ -82,7 +82,7 @@ class Box:
         return f"Box(dim={self.dim}, radius={rs})"
 
 
-def _outward(a: np.ndarray, b: np.ndarray, direction: float) -> np.ndarray:
+def directed_sum(a: np.ndarray, b: np.ndarray, direction: float) -> np.ndarray:
     """``a + b`` rounded toward ``direction`` (the exact error of the rounded sum by Knuth's
     TwoSum decides whether the rounding went the wrong way)."""
     s = a + b

@@ -181,7 +181,7 @@ def _feasible(
 
 
 # ---------------------------------------------------------------------------- validation
-def _as_inputs(net: ReLUNetwork, inputs: Any) -> np.ndarray:
+def as_inputs(net: ReLUNetwork, inputs: Any) -> np.ndarray:
     x = np.asarray(inputs, dtype=float)
     if x.ndim == 1:
         x = x.reshape(1, -1)
@@ -212,7 +212,7 @@ def _as_eps(eps: Any) -> float:
     return e
 
 
-def _as_labels(labels: Any, n: int, classes: int) -> np.ndarray:
+def as_labels(labels: Any, n: int, classes: int) -> np.ndarray:
     lab = np.asarray(labels)
     if lab.ndim == 0:
         lab = lab.reshape(1)
@@ -469,7 +469,7 @@ def attack(
     if norm not in _NORM_NAMES:
         raise ValueError("the PGD attack supports the 'inf' and '2' norms, not L1")
     eps = _as_eps(eps)
-    x_all = _as_inputs(net, inputs)
+    x_all = as_inputs(net, inputs)
     steps = _as_count(steps, "steps", 0)
     restarts = _as_count(restarts, "restarts", 1)
     batch_size = _as_count(batch_size, "batch_size", 1)
@@ -488,7 +488,7 @@ def attack(
 
     out0 = np.atleast_2d(net.forward(x_all)) if n else np.zeros((0, net.output_dim))
     predicted = _predict(out0)
-    lab = predicted.copy() if labels is None else _as_labels(labels, n, classes)
+    lab = predicted.copy() if labels is None else as_labels(labels, n, classes)
     clean_margin = margins(net, x_all, lab) if n else np.zeros(0)
     misclassified = clean_margin > 0
 

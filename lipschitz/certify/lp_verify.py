@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exact.milp import _new_highs
+from ..exact.milp import new_highs
 from ..network import ReLUNetwork, affine_enclosure, round_up
 from .local import logit_enclosure
 from .margins import (
@@ -82,7 +82,7 @@ class _TriangleLP:
 
         self.net = net
         self.inf = highspy.kHighsInf
-        h = _new_highs()
+        h = new_highs()
         h.setOptionValue("presolve", "off")
         h.setOptionValue("solver", "simplex")
         d = lo.size

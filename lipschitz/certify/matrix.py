@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..network import ReLUNetwork
-from ..spec import Box, _outward, resolve_domain, resolve_norm
+from ..spec import Box, directed_sum, resolve_domain, resolve_norm
 from . import tasks
 from .tasks import METHODS, EntryCache, compute_entry, entry_key, entry_spec
 
@@ -163,8 +163,8 @@ class LipschitzMatrix:
         q = resolve_domain(box, self.domain.dim)
         d = self.domain
         q_lo, q_hi = q.lower, q.upper  # outward: q is inside [q_lo, q_hi]
-        d_lo = _outward(d.center, -d.radius, np.inf)  # inward: [d_lo, d_hi] is inside d
-        d_hi = _outward(d.center, d.radius, -np.inf)
+        d_lo = directed_sum(d.center, -d.radius, np.inf)  # inward: [d_lo, d_hi] is inside d
+        d_hi = directed_sum(d.center, d.radius, -np.inf)
         unsure = ~((q_lo >= d_lo) & (q_hi <= d_hi))
         for k in np.flatnonzero(unsure):
             qc, qr = Fraction(float(q.center[k])), Fraction(float(q.radius[k]))

@@ -31,7 +31,7 @@ from polyopt.logs import logs_when_verbose
 from ..network import ReLUNetwork, round_up
 from ..spec import Box, resolve_domain, resolve_norm
 from . import tasks
-from .attack import _as_inputs, _as_labels
+from .attack import as_inputs, as_labels
 from .local import ball_boxes, local_bounds, logit_enclosure, pair_functional
 
 log = logging.getLogger("lipschitz")
@@ -225,7 +225,7 @@ def _labels(labels: Any, predicted: np.ndarray, classes: int) -> np.ndarray:
     """The labels (checked as the attack checks them), or the predicted classes."""
     if labels is None:
         return predicted.copy()
-    return _as_labels(labels, predicted.size, classes)
+    return as_labels(labels, predicted.size, classes)
 
 
 def tight_domain(
@@ -348,7 +348,7 @@ def certify(
         local = "auto" if local is None else local
     stages = _local_stages("fastlip" if local is None else local, net, method)
     stage_options = _stage_options(stage_options)
-    X = _as_inputs(net, inputs)
+    X = as_inputs(net, inputs)
     eps_v = _eps(eps)
     norm = resolve_norm(norm)
     vr = _valid_range(valid_range, X)

@@ -197,7 +197,7 @@ is ``"solver_error"``."""
 _BANNER_SHOWN = False
 
 
-def _new_highs():
+def new_highs():
     """A silent ``highspy.Highs`` (its one-time banner goes to the C-level stdout, so that is
     redirected while the first instance is made)."""
     global _BANNER_SHOWN
@@ -258,7 +258,7 @@ def _solve_highs(model, time_limit, rel_gap, relax, verbose) -> MILPOutcome:
     lp = _highs_lp(model, relax)
     integer = not relax and any(model.integer)
     for presolve in ("choose", "off"):
-        h = _new_highs()
+        h = new_highs()
         if verbose:
             h.setOptionValue("output_flag", True)
         h.setOptionValue("mip_rel_gap", float(rel_gap))
@@ -441,7 +441,7 @@ class LPRelaxation:
         self._h = None
 
     def _fresh(self, options: dict[str, Any]):
-        h = _new_highs()
+        h = new_highs()
         for key, val in options.items():
             h.setOptionValue(key, val)
         h.passModel(self._lp)
