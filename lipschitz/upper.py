@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from polyopt import NotArrow, grothendieck_sdp
-from polyopt.backends import SDPA_MAX_MOMENTS, MosekBackend
+from polyopt.backends import SolverHints, choose_solvers, fallback_worth_trying
 from polyopt.logs import logs_when_verbose
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
@@ -24,28 +24,11 @@ from .spec import dual_norm_upper, resolve
 log = logging.getLogger("lipschitz")
 
 UPPER_METHODS = ("hr", "shor", "naive", "fastlip")
-FALLBACK_SOLVERS = ("clarabel", "sdpa")
-"""Tried in turn when the default solver returns no certified bound (``info["attempts"]``)."""
 U = 2.0**-53
 MIXING_OPTIONS = {"rank", "tol", "max_iter", "threshold", "check_every", "warm_start", "seed"}
 """``solver_options`` of ``solver="mixing"`` (see :func:`polyopt.grothendieck_sdp`)."""
 MIXING_STATUS = {"stalled": "inaccurate"}
 """The sign-program solver's statuses in the vocabulary of :class:`LipschitzBound`."""
-LOWRANK_MIN_SIDE = 401
-"""Shor / HR-1 of a one-hidden-layer network whose moment matrix has a side above 400 is solved
-by the low-rank solver by default (SDP-NN 784-500-10: 135 s; SDPA in the reduced form did not
-finish in 70 minutes). Everything else goes to the block-arrow interior point solver
-(``"arrow"``): (80, 80) global, s = 80, Shor 2.7 s against SDPA's 10.9 s, HR-2 4.5 s; on the
-local box (radius 0.1), where the low-rank solver converges slowly, Shor 3.3 s against 12.8 s."""
-ARROW_MIN_SIDE = 40
-"""The block-arrow solver is the default above this moment-matrix side (below, polyopt's
-default, Clarabel, is as fast), except for HR-2 of deep networks: their lifted ``y = u z``
-leaves the order-2 blocks no interior point, where it stalls (a (3, 4, 4) network: 23 s and a
-looser bound, against Clarabel's 1 s); polyopt's default solver takes those (SDPA up to 4,000
-moments, then the arrow solver all the same, with the first-order bound as a safeguard)."""
-CLARABEL_FALLBACK_SIDE = 200
-"""Clarabel is a fallback only while the moment matrix side is at most this (its KKT system
-holds a dense block of side s(s+1)/2 per PSD cone)."""
 SOLVED_PREFERENCE = 1e-6
 """A fallback solved to tolerance replaces a certified bound from a solve that stopped short
 unless that bound is smaller by more than this (relative)."""
@@ -170,11 +153,11 @@ def _uses_mixing(net, box, norm, method, order, solver) -> bool:
         return True
     if solver is not None or not first_order or net.depth != 1 or norm != "inf":
         return False
-    if MosekBackend().available():
-        return False
     _, active, inactive = stability(net, box)
     unstable = NeuronCounts.from_masks(active, inactive).total_unstable
-    return 1 + 2 * net.input_dim + unstable >= LOWRANK_MIN_SIDE
+    side = 1 + 2 * net.input_dim + unstable  # of the moment matrix of its LCEP
+    hints = SolverHints(moment_side=side, first_order=True, depth=1, sign_program=True)
+    return choose_solvers(hints=hints)[0] == "mixing"
 
 
 def _mixing_bound(net, box, c, name, tol, time_limit, solver_options, t0) -> LipschitzBound:
@@ -291,13 +274,11 @@ def _sdp_bound(
         if method == "hr" and order == 2
         else {"order": 1}
     )
-    first = solver
-    if solver is None and not MosekBackend().available():
-        side = lcep.problem.nvars + 1
-        if relax_opts["order"] == 1 and net.depth == 1 and side >= LOWRANK_MIN_SIDE:
-            first = "lowrank"
-        elif side > ARROW_MIN_SIDE and (relax_opts["order"] == 1 or net.depth == 1):
-            first = "arrow"
+    # the first solver, then the fallbacks: polyopt's policy (None: its default by size)
+    hints = SolverHints(
+        moment_side=lcep.problem.nvars + 1, first_order=relax_opts["order"] == 1, depth=net.depth
+    )
+    first, *fallbacks = [solver] if solver is not None else choose_solvers(hints=hints)
     attempts = []
     try:
         r = lcep.problem.solve(
@@ -320,13 +301,12 @@ def _sdp_bound(
     if solver is None and not solved(r):
         # the default solver did not solve it to tolerance: try the others while they are
         # practical, keep the best certified bound
-        for other in FALLBACK_SOLVERS:
+        for other in fallbacks:
             if other in {a for a, _ in attempts}:
                 continue
-            if other == "clarabel" and lcep.problem.nvars + 1 > CLARABEL_FALLBACK_SIDE:
-                continue  # Clarabel's dense cone blocks would not fit in time
-            if good(r) and (r.sizes.get("variables", 0) + 1 > SDPA_MAX_MOMENTS):
-                continue  # a certified bound is in hand; SDPA would take too long
+            moments = 0 if r is None else r.sizes.get("variables", 0) + 1
+            if not fallback_worth_trying(moments, certified=good(r)):
+                continue  # a certified bound is in hand; the fallback would take too long
             if _out_of_time(t0, time_limit):
                 break
             left = _time_left(t0, time_limit)

@@ -95,12 +95,12 @@ def test_an_iteration_limit_reports_its_status_and_never_an_invalid_bound():
 
 
 def test_upper_bound_picks_lowrank_for_large_one_hidden_layer_shor(monkeypatch):
-    import lipschitz.upper as upper
+    from polyopt.backends import policy
 
     net = random_network((6, 16), sparsity=None, seed=0)
     dom = lp.Box(np.zeros(6), 1.0)
     ref = lp.upper_bound(net, method="shor", domain=dom, solver="sdpa", norm="2")
-    monkeypatch.setattr(upper, "LOWRANK_MIN_SIDE", 20)
+    monkeypatch.setattr(policy, "LOWRANK_MIN_SIDE", 20)
     b = lp.upper_bound(net, method="shor", domain=dom, norm="2")
     assert b.info["solver"] == "lowrank" and b.sound
     assert b.value == pytest.approx(ref.value, rel=1e-4)

@@ -37,17 +37,6 @@ class ArrowBackend(Backend):
         with threadpool_limits(limits=int(opts["threads"]), user_api="blas"):
             y_dual, Xs, status, iters, _ = interior_point(arrow, opts, options.verbose, deadline)
         seconds = time.perf_counter() - t0
-        y, mu, z, X = recover(arrow, y_dual, Xs)
-        out = BackendResult(
-            status=status,
-            y=y,
-            mu=mu,
-            z=z,
-            X=X,
-            iterations=iters,
-            seconds=seconds,
-            raw={"dense_rows": int(arrow.dense.size), "rows": arrow.m},
-        )
-        out.primal_objective = float(program.c @ y + program.c0)
-        out.dual_objective = program.dual_objective(mu, z, X)
-        return out
+        raw = {"dense_rows": int(arrow.dense.size), "rows": arrow.m}
+        out = BackendResult(status, iterations=iters, seconds=seconds, raw=raw)
+        return out.set_point(program, *recover(arrow, y_dual, Xs))

@@ -23,6 +23,15 @@ STATUSES = (
 :meth:`Backend.solve`)."""
 
 
+def status_map(**raw_statuses: tuple) -> dict:
+    """A solver's own status codes mapped to :data:`STATUSES`, written by status:
+    ``status_map(optimal=("Solved",), inaccurate=("AlmostSolved", ...), ...)``."""
+    unknown = set(raw_statuses) - set(STATUSES)
+    if unknown:
+        raise ValueError(f"not polyopt statuses: {sorted(unknown)}; choose among {STATUSES}")
+    return {raw: status for status, raws in raw_statuses.items() for raw in raws}
+
+
 class SolverUnavailable(RuntimeError):
     """The requested solver is not installed or not licensed."""
 
@@ -52,6 +61,14 @@ class BackendResult:
     iterations: int | None = None
     seconds: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
+
+    def set_point(self, program: ConicProgram, y, mu, z, X) -> BackendResult:
+        """Store a point of the relaxation, moments ``y`` and Gram side ``(mu, z, X)``, with
+        its moment and SOS objectives on ``program``; returns the result."""
+        self.y, self.mu, self.z, self.X = y, mu, z, X
+        self.primal_objective = float(program.c @ y + program.c0)
+        self.dual_objective = program.dual_objective(mu, z, X)
+        return self
 
 
 class Backend:

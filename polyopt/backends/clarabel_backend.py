@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..conic import ConicProgram
-from .base import Backend, BackendResult, SolverOptions
+from .base import Backend, BackendResult, SolverOptions, status_map
 from .standard_form import moment_objectives, moment_status, recover, to_standard
 
 #: Default gap and feasibility tolerance (Clarabel's own). Degenerate sums of squares
@@ -21,25 +21,19 @@ DEFAULT_TOL = 1e-8
 #: An "AlmostSolved" run whose residuals and gap are below this still counts as optimal.
 ACCEPT = 1e-8
 
-_MAP = {
-    "Solved": "optimal",
-    "AlmostSolved": "inaccurate",
-    "MaxIterations": "iteration_limit",
-    "MaxTime": "time_limit",
-    "NumericalError": "solver_error",
-    "InsufficientProgress": "inaccurate",
-    "Unsolved": "solver_error",
-    "CallbackTerminated": "solver_error",
-    "PrimalInfeasible": "infeasible",
-    "AlmostPrimalInfeasible": "infeasible",
-    "DualInfeasible": "unbounded",
-    "AlmostDualInfeasible": "unbounded",
-}
-
 
 class ClarabelBackend(Backend):
     name = "clarabel"
     requires = "clarabel"
+    STATUS_MAP = status_map(
+        optimal=("Solved",),
+        inaccurate=("AlmostSolved", "InsufficientProgress"),
+        iteration_limit=("MaxIterations",),
+        time_limit=("MaxTime",),
+        solver_error=("NumericalError", "Unsolved", "CallbackTerminated"),
+        infeasible=("PrimalInfeasible", "AlmostPrimalInfeasible"),
+        unbounded=("DualInfeasible", "AlmostDualInfeasible"),
+    )
 
     def choose_form(self, program: ConicProgram) -> str:
         # measured (benchmarks/solver_choice.py): the Gram form converges in fewer
@@ -80,7 +74,7 @@ class ClarabelBackend(Backend):
         sol = solver.solve()
         seconds = time.perf_counter() - t0
         raw_status = str(sol.status).split(".")[-1]
-        status = moment_status(form, _MAP.get(raw_status, "solver_error"))
+        status = moment_status(form, self.STATUS_MAP.get(raw_status, "solver_error"))
         gap = abs(sol.obj_val - sol.obj_val_dual) / max(1.0, abs(sol.obj_val))
         if raw_status == "AlmostSolved" and max(sol.r_prim, sol.r_dual, gap) <= ACCEPT:
             status = "optimal"  # short of the tight target, but within Clarabel's own default

@@ -7,27 +7,23 @@ import time
 import numpy as np
 
 from ..conic import ConicProgram
-from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
+from .base import Backend, BackendResult, SolverOptions, SolverUnavailable, status_map
 from .psd_operator import full_psd_operator, split_full_blocks
 from .standard_form import moment_status
-
-_MAP = {
-    "optimal": "optimal",
-    "optimal_inaccurate": "inaccurate",
-    "infeasible": "infeasible",
-    "infeasible_inaccurate": "infeasible",
-    "unbounded": "unbounded",
-    "unbounded_inaccurate": "unbounded",
-    "user_limit": "time_limit",
-    "infeasible_or_unbounded": "solver_error",
-    "solver_error": "solver_error",
-}
 
 
 class CvxpyBackend(Backend):
     """Builds the moment (or Gram) form as a cvxpy model and calls ``problem.solve(solver)``."""
 
     requires = "cvxpy"
+    STATUS_MAP = status_map(
+        optimal=("optimal",),
+        inaccurate=("optimal_inaccurate",),
+        time_limit=("user_limit",),
+        infeasible=("infeasible", "infeasible_inaccurate"),
+        unbounded=("unbounded", "unbounded_inaccurate"),
+        solver_error=("infeasible_or_unbounded", "solver_error"),
+    )
 
     def __init__(self, solver: str) -> None:
         self.solver = solver.upper()
@@ -106,7 +102,7 @@ class CvxpyBackend(Backend):
                 raw={"error": str(exc), "form": form},
             )
         seconds = time.perf_counter() - t0
-        status = moment_status(form, _MAP.get(model.status, "solver_error"))
+        status = moment_status(form, self.STATUS_MAP.get(model.status, "solver_error"))
         res = BackendResult(
             status=status, seconds=seconds, raw={"status": model.status, "form": form}
         )
@@ -127,14 +123,14 @@ class CvxpyBackend(Backend):
                     if Xs
                     else []
                 )
-            res.primal_objective = float(program.c @ res.y + program.c0)
-            res.dual_objective = program.dual_objective(res.mu, res.z, res.X)
+            res.set_point(program, res.y, res.mu, res.z, res.X)
         return res
 
 
 class MosekBackend(CvxpyBackend):
     """MOSEK through cvxpy; only usable with an installed package and a valid license."""
 
+    name = "mosek"
     requires = "mosek"
 
     def __init__(self) -> None:

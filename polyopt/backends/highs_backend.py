@@ -15,15 +15,18 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from ..conic import ConicProgram
-from .base import Backend, BackendResult, SolverOptions
+from .base import Backend, BackendResult, SolverOptions, status_map
 from .standard_form import moment_status
 
-_MAP = {0: "optimal", 1: "iteration_limit", 2: "infeasible", 3: "unbounded", 4: "solver_error"}
+STATUS_MAP = status_map(
+    optimal=(0,), iteration_limit=(1,), infeasible=(2,), unbounded=(3,), solver_error=(4,)
+)
+"""``scipy.optimize.linprog``'s statuses."""
 
 
 def _status(res) -> str:
     """polyopt's status for a ``linprog`` result (HiGHS's own model status decides status 2)."""
-    status = _MAP.get(res.status, "solver_error")
+    status = STATUS_MAP.get(res.status, "solver_error")
     message = str(res.message)
     if status == "infeasible" and not message.startswith("The problem is infeasible"):
         return "solver_error"  # e.g. "(HiGHS Status 2: Model error)"
@@ -38,6 +41,7 @@ class HighsBackend(Backend):
     name = "highs"
     cones = ("zero", "nonneg")
     time_limit_support = "holds"
+    STATUS_MAP = STATUS_MAP
 
     def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         if program.block_sizes:
@@ -59,8 +63,7 @@ class HighsBackend(Backend):
             res = self._linprog(program, form, dict(opts, presolve=False))
             retried = True
         seconds = time.perf_counter() - t0
-        status = _status(res)
-        status = moment_status(form, status)
+        status = moment_status(form, _status(res))
         out = BackendResult(
             status=status,
             seconds=seconds,
@@ -77,8 +80,7 @@ class HighsBackend(Backend):
                 out.z = np.asarray(res.x[p:], dtype=float)
                 out.y = -np.asarray(res.eqlin.marginals, dtype=float)
             out.X = []
-            out.primal_objective = float(program.c @ out.y + program.c0)
-            out.dual_objective = program.dual_objective(out.mu, out.z, out.X)
+            out.set_point(program, out.y, out.mu, out.z, out.X)
         return out
 
     @staticmethod

@@ -28,17 +28,7 @@ class LowRankBackend(Backend):
         run = augmented_lagrangian(
             program, opts, tol, options.max_iters, options.time_limit, options.verbose
         )
-        y, mu, z, X = recover(run, program)
         ranks = [(g.size, g.rank, g.blocks.size) for g in run.form.groups]
-        return BackendResult(
-            status=run.status,
-            y=y,
-            mu=mu,
-            z=z,
-            X=X,
-            primal_objective=float(program.c @ y + program.c0),
-            dual_objective=program.dual_objective(mu, z, X),
-            iterations=run.iterations,
-            seconds=run.seconds,
-            raw={"history": run.history, "ranks": ranks, "state": run.state},
-        )
+        raw = {"history": run.history, "ranks": ranks, "state": run.state}
+        out = BackendResult(run.status, iterations=run.iterations, seconds=run.seconds, raw=raw)
+        return out.set_point(program, *recover(run, program))

@@ -11,23 +11,20 @@ import time
 import numpy as np
 
 from ..conic import ConicProgram
-from .base import Backend, BackendResult, SolverOptions
+from .base import Backend, BackendResult, SolverOptions, status_map
 from .standard_form import moment_objectives, moment_status, recover, to_standard
-
-_MAP = {
-    "solved": "optimal",
-    "solved_inaccurate": "inaccurate",
-    "infeasible": "infeasible",
-    "infeasible_inaccurate": "infeasible",
-    "unbounded": "unbounded",
-    "unbounded_inaccurate": "unbounded",
-}
 
 
 class SCSBackend(Backend):
     name = "scs"
     requires = "scs"
     time_limit_support = "holds"
+    STATUS_MAP = status_map(
+        optimal=("solved",),
+        inaccurate=("solved_inaccurate",),
+        infeasible=("infeasible", "infeasible_inaccurate"),
+        unbounded=("unbounded", "unbounded_inaccurate"),
+    )
 
     def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         import scs
@@ -52,7 +49,7 @@ class SCSBackend(Backend):
         seconds = time.perf_counter() - t0
         info = sol["info"]
         raw = str(info["status"]).lower().replace(" ", "_").replace("/", "_")
-        status = _MAP.get(raw)
+        status = self.STATUS_MAP.get(raw)
         if status is None:
             if "time" in raw:
                 status = "time_limit"

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..conic import ConicProgram
-from .base import Backend, BackendResult, SolverOptions, SolverUnavailable
+from .base import Backend, BackendResult, SolverOptions, SolverUnavailable, status_map
 from .psd_operator import full_psd_operator, split_full_blocks
 from .reduced_form import (
     expand,
@@ -31,14 +31,6 @@ from .standard_form import moment_objectives
 #: SDPA stops with phase ``pdFEAS`` when double precision runs out ("primal < dual");
 #: such a solution counts as optimal when the relative duality gap is below this.
 ACCEPT_GAP = 1e-6
-
-_PHASE = {
-    "pdOPT": "optimal",
-    "pdFEAS": "inaccurate",
-    "pFEAS": "inaccurate",
-    "dFEAS": "inaccurate",
-    "noINFO": "solver_error",
-}
 
 
 @contextlib.contextmanager
@@ -85,6 +77,10 @@ class SDPABackend(Backend):
     forms = ("moment", "gram", "reduced")
     requires = "sdpap"
     time_limit_support = "none"
+    STATUS_MAP = status_map(
+        optimal=("pdOPT",), inaccurate=("pdFEAS", "pFEAS", "dFEAS"), solver_error=("noINFO",)
+    )
+    """SDPA's phases; the infeasible and unbounded ones are read in :meth:`_solve`."""
 
     def choose_form(self, program: ConicProgram) -> str:
         """``"reduced"`` when the largest block is a plain moment matrix holding every moment
@@ -153,7 +149,7 @@ class SDPABackend(Backend):
         x = np.asarray(x.todense() if sp.issparse(x) else x, dtype=float).ravel()
         y = np.asarray(y.todense() if sp.issparse(y) else y, dtype=float).ravel()
         # sdpap reports its own primal (the form handed over) as "primal"
-        status = _PHASE.get(phase)
+        status = self.STATUS_MAP.get(phase)
         gap = abs(float(sdpainfo.get("primalObj", np.nan)) - float(sdpainfo.get("dualObj", np.nan)))
         rel_gap = gap / max(1.0, abs(float(sdpainfo.get("primalObj", np.nan))))
         if phase == "pdFEAS" and rel_gap <= max(ACCEPT_GAP, options.tol or 0.0):
@@ -202,7 +198,5 @@ class SDPABackend(Backend):
                 res.mu = y[:p]
                 res.z = y[p : p + q]
                 res.X = split_full_blocks(y[p + q :], list(sizes))
-            pobj = float(program.c @ res.y + program.c0)
-            res.primal_objective = pobj
-            res.dual_objective = program.dual_objective(res.mu, res.z, res.X)
+            res.set_point(program, res.y, res.mu, res.z, res.X)
         return res

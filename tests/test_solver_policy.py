@@ -1,0 +1,133 @@
+"""The solver registry and policy (:mod:`polyopt.backends.registry`, :mod:`.policy`): the
+choices are those polyopt and ``lipschitz.upper_bound`` made before the policy had one home
+(the previous rules are spelled out here as the reference), over a grid of sizes."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import pytest
+
+import polyopt as po
+from polyopt.backends import (
+    REGISTRY,
+    SOLVERS,
+    STATUSES,
+    MosekBackend,
+    SolverHints,
+    choose_solvers,
+    default_solver,
+    fallback_worth_trying,
+    get_backend,
+    policy,
+)
+
+SIDES = (1, 20, 40, 41, 150, 200, 201, 400, 401, 1000)
+
+
+def _old_default(program, mosek, reducible, homes):
+    if not program.block_sizes:
+        return "highs"
+    if mosek:
+        return "mosek"
+    if max(program.block_sizes) <= 40:
+        return "clarabel"
+    if program.n + 1 <= 4000 or reducible:
+        return "sdpa"
+    return "arrow" if homes else "scs"
+
+
+def _old_upper_first(side, order, depth, mosek):
+    if mosek:
+        return None
+    if order == 1 and depth == 1 and side >= 401:
+        return "lowrank"
+    if side > 40 and (order == 1 or depth == 1):
+        return "arrow"
+    return None
+
+
+def _old_uses_mixing(side, mosek):
+    return not mosek and side >= 401
+
+
+@pytest.fixture(params=[False, True], ids=["no-mosek", "mosek"])
+def mosek(request, monkeypatch):
+    monkeypatch.setattr(MosekBackend, "available", lambda self: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("reducible", [False, True])
+@pytest.mark.parametrize("homes", [False, True])
+def test_default_solver_is_the_previous_choice(mosek, reducible, homes, monkeypatch):
+    monkeypatch.setattr(policy, "fully_reducible", lambda program: reducible)
+    monkeypatch.setattr(policy, "has_homes", lambda program: homes)
+    for blocks, n in itertools.product(([], [1, 1], [40, 3], [41], [90, 10], [500]), SIDES):
+        program = SimpleNamespace(block_sizes=blocks, n=n * 10)
+        want = _old_default(program, mosek, reducible, homes)
+        assert default_solver(program) == want, (blocks, n)
+        plan = choose_solvers(program)
+        assert plan[0] == want
+        if blocks:  # fallbacks: Clarabel while the moment matrix fits, then SDPA
+            side = max(blocks)
+            fallbacks = [f for f in ("clarabel", "sdpa") if f != want]
+            if side > 200:
+                fallbacks = [f for f in fallbacks if f != "clarabel"]
+            assert plan[1:] == fallbacks
+        else:
+            assert plan == ["highs"]
+
+
+def test_upper_bound_choices_are_the_previous_ones(mosek):
+    for side, order, depth in itertools.product(SIDES, (1, 2), (1, 2, 3)):
+        hints = SolverHints(moment_side=side, first_order=order == 1, depth=depth)
+        plan = choose_solvers(hints=hints)
+        old = _old_upper_first(side, order, depth, mosek)
+        assert plan[0] == ("mosek" if mosek else old), (side, order, depth)
+        fallbacks = [f for f in ("clarabel", "sdpa") if not (f == "clarabel" and side > 200)]
+        assert plan[1:] == [f for f in fallbacks if f != plan[0]]
+        sign = SolverHints(moment_side=side, first_order=True, depth=1, sign_program=True)
+        assert (choose_solvers(hints=sign)[0] == "mixing") == _old_uses_mixing(side, mosek)
+
+
+def test_a_fallback_is_skipped_only_past_sdpas_size_with_a_certified_bound():
+    for moments in (1, 4000, 4001):
+        assert fallback_worth_trying(moments, certified=False)
+        assert fallback_worth_trying(moments, certified=True) == (moments <= 4000)
+
+
+def test_choose_solvers_needs_a_program_or_a_side():
+    with pytest.raises(ValueError, match="moment_side"):
+        choose_solvers(hints=SolverHints(first_order=True))
+
+
+def test_registry_entries_declare_what_their_backends_do():
+    names = [entry.name for entry in REGISTRY]
+    assert len(set(names)) == len(names)
+    for entry in REGISTRY:
+        assert entry.time_limit_support in ("holds", "approximate", "none")
+        for limit in entry.limits:
+            assert isinstance(getattr(policy, limit), int)
+        if entry.backend is not None:
+            backend = get_backend(entry.name)
+            assert (backend.name, backend.forms, backend.requires) == (
+                entry.name,
+                entry.forms,
+                entry.requires,
+            )
+    assert set(SOLVERS) <= set(names)
+    assert {entry.name for entry in REGISTRY if entry.backend} <= set(SOLVERS)
+    with pytest.raises(ValueError, match="unknown solver"):
+        get_backend("mixing")  # a solver of sign programs, not of conic programs
+
+
+def test_backends_check_forms_and_statuses():
+    x = po.variables("x")
+    prob = po.Problem(minimize=x**2 - x, constraints=[1 - x**2 >= 0])
+    program = po.relax(prob, 1).program
+    options = po.backends.SolverOptions()
+    with pytest.raises(ValueError, match="unknown form 'reduced'"):
+        get_backend("clarabel").solve(program, "reduced", options)
+    res = get_backend("arrow").solve(program, "auto", options)  # "auto": the moment form
+    assert res.status in STATUSES
