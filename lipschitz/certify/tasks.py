@@ -211,6 +211,12 @@ def resolved_executor(executor: Any, work: float, ntasks: int) -> Iterator[Any]:
         pool = local_pool()
         try:
             yield pool
+        except cf.process.BrokenProcessPool as exc:
+            raise RuntimeError(
+                "the worker processes of the default pool stopped. Each worker imports the "
+                'script that started it: call this under `if __name__ == "__main__":`, or '
+                "pass executor='serial' (one process)"
+            ) from exc
         finally:
             pool.shutdown(cancel_futures=True)
         return
