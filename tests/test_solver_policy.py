@@ -21,6 +21,7 @@ from polyopt.backends import (
     fallback_worth_trying,
     get_backend,
     policy,
+    solver_entry,
 )
 
 SIDES = (1, 20, 40, 41, 150, 200, 201, 400, 401, 1000)
@@ -120,6 +121,11 @@ def test_registry_entries_declare_what_their_backends_do():
     assert {entry.name for entry in REGISTRY if entry.backend} <= set(SOLVERS)
     with pytest.raises(ValueError, match="unknown solver"):
         get_backend("mixing")  # a solver of sign programs, not of conic programs
+    assert solver_entry(" Clarabel ").limits == ("CLARABEL_MAX_BLOCK", "CLARABEL_FALLBACK_SIDE")
+    assert solver_entry("cvxpy:SCS").name == "cvxpy:<NAME>"
+    assert solver_entry("mixing").forms == ("sign",)
+    with pytest.raises(ValueError, match="unknown solver"):
+        solver_entry("gurobi-sdp")
 
 
 def test_backends_check_forms_and_statuses():

@@ -8,10 +8,10 @@ conic adapters (:class:`~polyopt.backends.base.Backend` subclasses) are the sour
 own entries; ``"mixing"`` (:func:`polyopt.grothendieck_sdp`) solves sign programs, not conic
 programs, and has no adapter.
 
-The order is that of the default for a conic program (:func:`polyopt.backends.policy.
-choose_solvers`): HiGHS for linear programs, MOSEK when licensed, Clarabel, SDPA, the
-block-arrow solver, SCS; the low-rank and mixing solvers are chosen on a caller's hints only,
-cvxpy's solvers only by name.
+The order is that of the default for a conic program (see
+:func:`~polyopt.backends.policy.choose_solvers`): HiGHS for linear programs, MOSEK when
+licensed, Clarabel, SDPA, the block-arrow solver, SCS; the low-rank and mixing solvers are
+chosen on a caller's hints only, cvxpy's solvers only by name.
 """
 
 from __future__ import annotations
