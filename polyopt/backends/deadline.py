@@ -27,7 +27,8 @@ from .base import Backend, BackendResult, SolverOptions
 
 _CHILD = "import sys; from polyopt.backends.deadline import _child; _child(*sys.argv[1:])"
 OWN_LIMIT_SHARE = 0.97
-"""A backend with an approximate limit of its own gets this share of the time left."""
+"""A backend with a limit of its own gets this share of the time left (the rest is for its
+start-up in a child process, or for the certificate of its last iterate)."""
 
 
 def solve_before(
@@ -42,8 +43,8 @@ def solve_before(
     left = deadline - time.perf_counter()
     if left <= 0:
         return _stopped(0.0, "no time left for the solver")
-    if backend.time_limit_support == "holds":
-        return backend.solve(program, form, replace(options, time_limit=left))
+    if backend.time_limit_support == "holds":  # a share of the time left for the certificate
+        return backend.solve(program, form, replace(options, time_limit=OWN_LIMIT_SHARE * left))
     return _solve_in_child(backend, program, form, options, deadline)
 
 
