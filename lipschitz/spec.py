@@ -243,6 +243,7 @@ def resolve(net: Any, norm: Any, domain: Any, output: Any) -> Spec:
 
     if not isinstance(net, ReLUNetwork):
         raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    net.check()  # finite, real, consistent parameters (the lists may be reassigned)
     norm = resolve_norm(norm)
     box = resolve_domain(domain, net.input_dim)
     c = resolve_output(output, net.output_dim)

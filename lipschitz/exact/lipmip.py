@@ -319,6 +319,7 @@ class _Scaling:
 def _spec(net, norm, domain, output, output_norm):
     if not isinstance(net, ReLUNetwork):
         raise TypeError(f"net must be a ReLUNetwork, got {type(net).__name__}")
+    net.check()
     norm = resolve_norm(norm)
     if norm == "2":
         raise ValueError(
