@@ -17,7 +17,7 @@ from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
 from .result import Result
-from .time_limit import TimeLimitReached, deadline_at
+from .time_limit import TimeLimitReached, run_before
 
 log = logging.getLogger("polyopt")
 
@@ -158,11 +158,12 @@ def solve(
         )
         if v is not None
     }
+
+    def build() -> Relaxation:
+        return relax(problem, order, sparsity, scale, method=method, degree=degree, **extra)
+
     try:
-        with deadline_at(None if time_limit is None else t0 + time_limit):
-            relaxation = relax(
-                problem, order, sparsity, scale, method=method, degree=degree, **extra
-            )
+        relaxation = build() if time_limit is None else run_before(build, t0 + time_limit)
     except TimeLimitReached:
         return _stopped_while_building(problem, order, sparsity, method, solver, t0)
     build = time.perf_counter() - t0
