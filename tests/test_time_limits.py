@@ -101,3 +101,5 @@ def test_upper_bound_holds_its_limit_through_fallbacks_with_a_sound_value():
     assert b.status == "time_limit"
     assert b.sound and np.isfinite(b.value)
     assert b.value >= lipschitz.lower_bound(net).value
+    # never above the cheap sound bound it falls back on
+    assert b.value <= lipschitz.upper_bound(net, method="fastlip").value
