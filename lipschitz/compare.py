@@ -79,17 +79,17 @@ class Row:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:
         """The row back from :meth:`to_dict`."""
-        from polyopt.result import _decode
+        from polyopt.jsonio import decode_strict
 
         rel = data.get("rel_error")
         return cls(
             method=str(data["method"]),
             kind=str(data["kind"]),
-            value=float(_decode(data["value"])),
-            seconds=float(_decode(data["seconds"])),
+            value=float(decode_strict(data["value"])),
+            seconds=float(decode_strict(data["seconds"])),
             status=str(data["status"]),
             sound=bool(data["sound"]),
-            rel_error=None if rel is None else float(_decode(rel)),
+            rel_error=None if rel is None else float(decode_strict(rel)),
             message=str(data.get("message", "")),
         )
 
@@ -147,7 +147,7 @@ class Comparison:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
         """The table back from :meth:`to_dict` (results of exact methods as ``ExactValue``)."""
-        from polyopt.result import _decode
+        from polyopt.jsonio import decode_strict
 
         if not isinstance(data, dict) or "rows" not in data:
             raise ValueError("not a Comparison record: expected a JSON object with rows")
@@ -160,7 +160,7 @@ class Comparison:
                 str(m): LipschitzBound.from_dict(b)
                 for m, b in dict(data.get("results") or {}).items()
             },
-            exact=None if exact_value is None else float(_decode(exact_value)),
+            exact=None if exact_value is None else float(decode_strict(exact_value)),
             norm=str(data.get("norm", "inf")),
         )
 
@@ -168,9 +168,9 @@ class Comparison:
     def from_json(cls, text_or_path: Any) -> Comparison:
         """The table back from :meth:`to_json` text, or from the JSON file at a path (what
         ``save("t.json")`` and ``lipschitz compare --save t.json`` write)."""
-        from polyopt.result import _load_json
+        from polyopt.jsonio import load_json
 
-        return cls.from_dict(_load_json(text_or_path))
+        return cls.from_dict(load_json(text_or_path))
 
     def save(self, path: str) -> None:
         """Write the table as ``.csv`` or ``.json`` (by the file's extension; ``.json`` is

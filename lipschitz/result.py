@@ -114,29 +114,29 @@ class LipschitzBound:
     @staticmethod
     def _fields_from_dict(data: dict[str, Any]) -> dict[str, Any]:
         """The :class:`LipschitzBound` fields of a :meth:`to_dict` record."""
-        from polyopt.result import _decode
+        from polyopt.jsonio import decode_strict
 
         if "value" not in data or "kind" not in data or "method" not in data:
             raise ValueError("not a Lipschitz bound record: value, kind and method are required")
         return dict(
-            value=float(_decode(data["value"])),
+            value=float(decode_strict(data["value"])),
             kind=str(data["kind"]),
             method=str(data["method"]),
             status=str(data.get("status", "optimal")),
             sound=bool(data.get("sound", True)),
-            seconds=float(_decode(data.get("seconds", 0.0))),
+            seconds=float(decode_strict(data.get("seconds", 0.0))),
             norm=str(data.get("norm", "inf")),
-            sizes={str(k): _decode(v) for k, v in dict(data.get("sizes", {})).items()},
+            sizes={str(k): decode_strict(v) for k, v in dict(data.get("sizes", {})).items()},
             neurons={str(k): list(v) for k, v in dict(data.get("neurons", {})).items()},
-            info={str(k): _decode(v) for k, v in dict(data.get("info", {})).items()},
+            info={str(k): decode_strict(v) for k, v in dict(data.get("info", {})).items()},
         )
 
     @classmethod
     def from_json(cls, text_or_path: Any) -> LipschitzBound:
         """The bound back from :meth:`to_json` text, or from the JSON file at a path."""
-        from polyopt.result import _load_json
+        from polyopt.jsonio import load_json
 
-        return cls.from_dict(_load_json(text_or_path))
+        return cls.from_dict(load_json(text_or_path))
 
     def __repr__(self) -> str:
         extra = "" if self.sound or self.kind != "upper" else ", not certified"

@@ -91,7 +91,7 @@ def _by_size(blocks: list[np.ndarray]) -> dict[int, list[int]]:
     return by_size
 
 
-def _rump_shift(A: np.ndarray, t: np.ndarray) -> np.ndarray:
+def rump_shift(A: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Diagonal shifts ``c`` such that a successful floating-point Cholesky factorization of
     ``fl(A - (t + c) I)`` proves ``A - t I`` positive definite (stack of blocks).
 
@@ -152,9 +152,9 @@ def psd_lower_bounds(blocks: list[np.ndarray]) -> np.ndarray:
             if idx.size == 0:
                 break
             # the shift to try: below the computed eigenvalue by a multiple of the test's size
-            c0 = _rump_shift(S[idx], lam[idx])
+            c0 = rump_shift(S[idx], lam[idx])
             t = lam[idx] - (2.0 * 8.0**step) * (c0 + 16 * s * U * scale[idx]) - ETA
-            c = _rump_shift(S[idx], t)
+            c = rump_shift(S[idx], t)
             M = S[idx].copy()
             di = np.arange(s)
             M[:, di, di] -= (t + c)[:, None]

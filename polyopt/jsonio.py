@@ -6,7 +6,9 @@ has no literal for them) and read back by :func:`from_strict` where a float is e
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -65,3 +67,28 @@ def write_json(record: dict[str, Any], path: str | None = None) -> str:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
     return text
+
+
+def decode_strict(value: Any) -> Any:
+    """``value`` written by :func:`to_strict` with the non-finite strings turned back into
+    floats, in nested lists and dicts too."""
+    if isinstance(value, dict):
+        return {k: decode_strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_strict(v) for v in value]
+    return from_strict(value)
+
+
+def load_json(text_or_path: Any) -> Any:
+    """Parse JSON text, or the JSON file at a path (a ``PathLike``, or a string that does not
+    start with ``{`` or ``[``)."""
+    if isinstance(text_or_path, bytes):
+        text_or_path = text_or_path.decode("utf-8")
+    if isinstance(text_or_path, os.PathLike) or (
+        isinstance(text_or_path, str) and not text_or_path.lstrip().startswith(("{", "["))
+    ):
+        with open(text_or_path, encoding="utf-8") as fh:
+            return json.load(fh)
+    if not isinstance(text_or_path, str):
+        raise TypeError(f"expected JSON text or a path, got {type(text_or_path).__name__}")
+    return json.loads(text_or_path)

@@ -8,14 +8,8 @@ from typing import Any
 import numpy as np
 
 from .backends.base import BackendResult
-from .certificate import (  # noqa: F401
-    # documented aliases (result.sound_lower_bound, result.certified_infeasible): the
-    # soundness maths, certified_bounds included, lives in polyopt.certificate
-    certified_infeasible,
-    min_eigenvalues,
-    sound_lower_bound,
-)
 from .extraction import MomentLookup, extract_atoms, flatness
+from .jsonio import decode_strict, load_json
 from .model import Problem
 from .relaxations.assemble import Relaxation
 
@@ -47,7 +41,7 @@ class Minimizers(list):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Minimizers:
         """The list back from :meth:`to_dict` (points as float arrays)."""
-        points = [np.array(_decode(p), dtype=float) for p in data.get("points", [])]
+        points = [np.array(decode_strict(p), dtype=float) for p in data.get("points", [])]
         return cls(points, bool(data["certified"]), str(data.get("reason", "")))
 
     def _copy(self) -> Minimizers:
@@ -67,36 +61,6 @@ FROM_JSON = (
 )
 """The message of the error raised when a read-back :class:`Result` is asked for data that
 JSON does not keep."""
-
-
-def _decode(value: Any) -> Any:
-    """``value`` written by :func:`polyopt.jsonio.to_strict` with the non-finite strings
-    turned back into floats, in nested lists and dicts too."""
-    from .jsonio import from_strict
-
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return from_strict(value)
-
-
-def _load_json(text_or_path: Any) -> Any:
-    """Parse JSON text, or the JSON file at a path (a ``PathLike``, or a string that does not
-    start with ``{`` or ``[``)."""
-    import json
-    import os
-
-    if isinstance(text_or_path, bytes):
-        text_or_path = text_or_path.decode("utf-8")
-    if isinstance(text_or_path, os.PathLike) or (
-        isinstance(text_or_path, str) and not text_or_path.lstrip().startswith(("{", "["))
-    ):
-        with open(text_or_path, encoding="utf-8") as fh:
-            return json.load(fh)
-    if not isinstance(text_or_path, str):
-        raise TypeError(f"expected JSON text or a path, got {type(text_or_path).__name__}")
-    return json.loads(text_or_path)
 
 
 @dataclass
@@ -214,7 +178,7 @@ class Result:
             raise ValueError("not a Result record: expected a JSON object with bound and status")
 
         def num(key: str) -> float:
-            return float(_decode(data[key]))
+            return float(decode_strict(data[key]))
 
         sound = data.get("sound_bound")
         iters = data.get("iterations")
@@ -230,17 +194,17 @@ class Result:
             relaxation=str(data["relaxation"]),
             solver=str(data["solver"]),
             form=str(data["form"]),
-            sound_bound=None if sound is None else float(_decode(sound)),
+            sound_bound=None if sound is None else float(decode_strict(sound)),
             primal_value=num("primal_value"),
             dual_value=num("dual_value"),
-            sizes={str(k): _decode(v) for k, v in dict(data.get("sizes") or {}).items()},
+            sizes={str(k): decode_strict(v) for k, v in dict(data.get("sizes") or {}).items()},
             build_seconds=num("build_seconds"),
             solve_seconds=num("solve_seconds"),
             iterations=None if iters is None else int(iters),
             problem=problem,  # type: ignore[arg-type]
             relax=None,  # type: ignore[arg-type]
             backend_result=None,  # type: ignore[arg-type]
-            raw={str(k): _decode(v) for k, v in dict(raw).items()},
+            raw={str(k): decode_strict(v) for k, v in dict(raw).items()},
         )
         result.__dict__["_read_from_json"] = True
         mins = data.get("minimizers")
@@ -252,7 +216,7 @@ class Result:
     @classmethod
     def from_json(cls, text_or_path: Any) -> Result:
         """A result back from :meth:`to_json` text, or from the JSON file at a path."""
-        return cls.from_dict(_load_json(text_or_path))
+        return cls.from_dict(load_json(text_or_path))
 
     @property
     def read_from_json(self) -> bool:

@@ -121,7 +121,7 @@ class ExactValue(LipschitzBound):
     def from_dict(cls, data: dict[str, Any]) -> ExactValue:
         """The exact value back from :meth:`to_dict` (``LipschitzBound.from_dict`` of such a
         record also gives an ``ExactValue``)."""
-        from polyopt.result import _decode
+        from polyopt.jsonio import decode_strict
 
         if not isinstance(data, dict):
             raise ValueError("an ExactValue record must be a JSON object")
@@ -130,16 +130,16 @@ class ExactValue(LipschitzBound):
             raise ValueError(f"the record is a {kind}, not an {cls.__name__}")
         return cls(
             **LipschitzBound._fields_from_dict(data),
-            lower=float(_decode(data.get("lower", "nan"))),
-            upper=float(_decode(data.get("upper", "nan"))),
+            lower=float(decode_strict(data.get("lower", "nan"))),
+            upper=float(decode_strict(data.get("upper", "nan"))),
         )
 
     @classmethod
     def from_json(cls, text_or_path: Any) -> ExactValue:
         """The exact value back from :meth:`to_json` text, or from the JSON file at a path."""
-        from polyopt.result import _load_json
+        from polyopt.jsonio import load_json
 
-        return cls.from_dict(_load_json(text_or_path))
+        return cls.from_dict(load_json(text_or_path))
 
 
 # ---------------------------------------------------------------------- exact arithmetic

@@ -4,7 +4,7 @@ For any ``y``, ``S = Diag(y) - C`` and any feasible ``X`` (unit diagonal, PSD,
 trace ``N = p + q``), ``<C, X> = sum(y) - <S, X> <= sum(y) - N lambda_min(S)``. The solver
 takes ``y_i = (C V V^T)_ii`` at its current factor (so ``sum(y)`` is its objective) and proves
 a lower bound on ``lambda_min(S)`` with Rump's floating-point Cholesky test
-(:func:`polyopt.certificate._rump_shift`); ``2 S`` is formed without rounding, the sum is
+(:func:`polyopt.certificate.rump_shift`); ``2 S`` is formed without rounding, the sum is
 correctly rounded (``math.fsum``) and every step is rounded up. The bound is therefore an upper
 bound on the maximum of the program *for the given floats* ``G`` and ``h``, whatever the
 solver's accuracy: accuracy only affects how tight it is.
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ...certificate import ETA, U, _rump_shift, gamma, round_up
+from ...certificate import ETA, U, gamma, round_up, rump_shift
 
 
 def certify_factor(
@@ -54,7 +54,7 @@ def certify_factor(
     stack = S2[None]
 
     def passes(lam: float) -> bool:
-        c = float(_rump_shift(stack, np.array([lam]))[0])
+        c = float(rump_shift(stack, np.array([lam]))[0])
         M = S2.copy()
         M[di, di] -= lam + c
         try:
