@@ -103,3 +103,18 @@ def test_upper_bound_holds_its_limit_through_fallbacks_with_a_sound_value():
     assert b.value >= lipschitz.lower_bound(net).value
     # never above the cheap sound bound it falls back on
     assert b.value <= lipschitz.upper_bound(net, method="fastlip").value
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_exact_holds_its_limit_with_an_honest_bracket(seed):
+    # L-inf on He networks [16, 16, 16, 2]: these take minutes to prove; the MILPs leave part
+    # of the limit to the proofs, and no proof starts past it
+    net = lipschitz.he_network([16, 16, 16, 2], seed=seed)
+    spec = dict(norm="inf", output=(0, 1))
+    t0 = time.perf_counter()
+    r = lipschitz.exact(net, time_limit=LIMIT, **spec)
+    seconds = time.perf_counter() - t0
+    assert seconds <= LIMIT + SLACK
+    assert r.status == "time_limit"
+    assert r.lower <= r.upper
+    assert lipschitz.lower_bound(net, **spec).value <= r.upper

@@ -79,6 +79,9 @@ PROOF_FIRST_NODES = 50
 """Node budget of each program's first proof attempt (most programs close at their root);
 the programs still open then share the rest of the time budget."""
 
+MILP_SHARE = 0.7
+"""Under a time limit, the share of the time left after the bounds that the MILPs may use;
+the rest goes to the proofs."""
 PROOF_SECONDS = 10.0
 """Time budget of the proofs without a time limit: this, or 5 times the MIP time if longer."""
 
@@ -515,12 +518,16 @@ class _Problem:
         closed, nodes, complete = -math.inf, 0, True
         while stack:
             lb, ub, parent = stack.pop()
-            if nodes > 0 and (nodes >= max_nodes or time.perf_counter() > budget_end):
+            # without a time limit the root is always bounded; with one, not past it (the
+            # program's interval bound `cap` then stands for it)
+            first = nodes == 0 and self.deadline is None
+            if not first and (nodes >= max_nodes or time.perf_counter() > budget_end):
                 closed = max([closed, parent] + [s[2] for s in stack])
                 complete = False
                 break
             nodes += 1
-            sol = lp.solve(lb, ub, time_limit=max(budget_end - time.perf_counter(), 1.0))
+            floor = 1.0 if self.deadline is None else 0.05
+            sol = lp.solve(lb, ub, time_limit=max(budget_end - time.perf_counter(), floor))
             bound = min(sol.bound, parent)
             fixed = bool(np.all(lb[ints] == ub[ints]))
             if fixed:
@@ -636,11 +643,14 @@ def exact(
     nodes, statuses, solver_up = 0, {}, {}
     timed_out = False
     t_mip = time.perf_counter()
+    # under a time limit the MILPs leave a share of it to the proofs, which turn the solver's
+    # floating-point bounds into rigorous ones
+    mip_end = None if deadline is None else t_mip + MILP_SHARE * (deadline - t_mip)
     for k in order:
         enc = encs[k]
         if enc.cap <= prob.best_float:  # its interval bound cannot beat what is found
             continue
-        remaining = None if deadline is None else deadline - time.perf_counter()
+        remaining = None if deadline is None else mip_end - time.perf_counter()
         if remaining is not None and remaining <= 0:
             timed_out = True
             break
