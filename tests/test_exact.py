@@ -617,3 +617,16 @@ def test_proof_closes_with_few_nodes(monkeypatch):
     assert r.info["proof_nodes"] <= 60, r.info["proof_nodes"]
     sample = lipschitz.lower_bound(net, method="search", norm="1", domain=domain, output=(0, 1))
     assert sample.value <= r.upper * (1 + 1e-12)
+
+
+def test_sdp_seed_caps_the_bracket_without_changing_the_exact_value():
+    net = lipschitz.random_network((3, 8, 8), seed=4)
+    plain = lipschitz.exact(net, sdp_seed=None)
+    seeded = lipschitz.exact(net, sdp_seed="hr-2")
+    hr2 = lipschitz.upper_bound(net)
+    assert plain.status == seeded.status == "optimal"
+    assert seeded.value == pytest.approx(plain.value, rel=1e-9)
+    assert seeded.info["sdp_seed"] == pytest.approx(hr2.value, rel=1e-9)
+    assert seeded.lower <= seeded.value <= seeded.upper <= hr2.value
+    with pytest.raises(ValueError, match="sdp_seed"):
+        lipschitz.exact(net, sdp_seed="hr-3")

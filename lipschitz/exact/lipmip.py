@@ -79,6 +79,8 @@ PROOF_FIRST_NODES = 50
 """Node budget of each program's first proof attempt (most programs close at their root);
 the programs still open then share the rest of the time budget."""
 
+SDP_SEED_SHARE = 0.2
+"""Under a time limit, the share of it the SDP seed (HR-2) may use."""
 MILP_SHARE = 0.7
 """Under a time limit, the share of the time left after the bounds that the MILPs may use;
 the rest goes to the proofs."""
@@ -577,6 +579,7 @@ def exact(
     split: bool | None = None,
     warm_start: bool = True,
     verbose: bool = False,
+    sdp_seed: str | None = "auto",
 ) -> ExactValue:
     """The exact Lipschitz constant of a ReLU network on a box (LipMIP), with a proof.
 
@@ -597,6 +600,12 @@ def exact(
     rel_gap
         Let the solver stop once its gap is below ``rel_gap`` (LipMIP(x%)); status ``"gap"``
         when the proved bracket is then wider than ``EXACT_REL_TOL``.
+    sdp_seed
+        A certified relaxation bound that caps the bracket's upper end: ``"hr-2"``, ``"shor"``
+        (:func:`lipschitz.upper_bound`, computed first on the same network, domain and
+        output functional), None, or ``"auto"`` (default): HR-2 under a time limit (with
+        ``SDP_SEED_SHARE`` of it), none without one (the proof then closes the bracket by
+        itself). Not for ``output_norm`` programs.
 
     Returns
     -------
@@ -618,6 +627,9 @@ def exact(
     split = norm == "1" and mode == "forward" if split is None else bool(split)
     if split and (norm != "1" or mode != "forward"):
         raise ValueError("split=True applies to norm='1' in forward mode only")
+    if sdp_seed not in ("auto", "hr-2", "shor", None):
+        raise ValueError(f"sdp_seed must be 'auto', 'hr-2', 'shor' or None, got {sdp_seed!r}")
+    seed = _sdp_seed(net, box, c, norm, sdp_seed, time_limit)
     sc = _Scaling.balance(net, box)
     snet, sbox = sc.net, sc.box
     pre = tan = None
@@ -732,6 +744,8 @@ def exact(
     lower = sc.value(best, "down") if best is not None else 0.0
     lower = max(lower, 0.0)
     upper = sc.bound(max(upper_s, 0.0), "up")
+    if seed is not None and seed.value < upper:  # a tighter certified bound from the SDP
+        upper = float(seed.value)
     upper = max(upper, lower)
     if upper - lower <= EXACT_REL_TOL * upper and best is not None:
         status = "optimal"
@@ -753,6 +767,7 @@ def exact(
         "bounds_seconds": t_bounds,
         "scale_exponent": sc.shift,
         "verified": best is not None,
+        "sdp_seed": None if seed is None else float(seed.value),
     }
     if prob.best_eval is not None:
         ev = dict(prob.best_eval)
@@ -773,6 +788,19 @@ def exact(
         lower=float(lower),
         upper=float(upper),
     )
+
+
+def _sdp_seed(net, box, c, norm, sdp_seed, time_limit) -> LipschitzBound | None:
+    """The certified relaxation bound that caps the bracket (see :func:`exact`), or None."""
+    if sdp_seed is None or c is None or (sdp_seed == "auto" and time_limit is None):
+        return None
+    from ..upper import upper_bound
+
+    limit = None if time_limit is None else SDP_SEED_SHARE * time_limit
+    kw = dict(norm=norm, domain=box, output=c, time_limit=limit)
+    b = upper_bound(net, method="shor", **kw) if sdp_seed == "shor" else upper_bound(net, **kw)
+    log.info("exact: SDP seed %s = %.10g (%s)", b.method, b.value, b.status)
+    return b if b.sound and np.isfinite(b.value) else None
 
 
 def liplp(
