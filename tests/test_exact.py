@@ -630,3 +630,14 @@ def test_sdp_seed_caps_the_bracket_without_changing_the_exact_value():
     assert seeded.lower <= seeded.value <= seeded.upper <= hr2.value
     with pytest.raises(ValueError, match="sdp_seed"):
         lipschitz.exact(net, sdp_seed="hr-3")
+
+
+def test_unknown_or_missing_mip_solver_raises_before_any_work():
+    net = lipschitz.random_network((3, 8), seed=0)
+    with pytest.raises(ValueError, match="unknown MIP solver"):
+        lipschitz.exact(net, solver="gurobi")
+    from lipschitz.exact.milp import scip_available
+
+    if not scip_available():
+        with pytest.raises(ValueError, match="pyscipopt"):
+            lipschitz.exact(net, solver="scip")

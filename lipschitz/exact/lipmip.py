@@ -62,7 +62,15 @@ from .encoding import (
     resolve_output_norm,
     tighten_bounds,
 )
-from .milp import LPRelaxation, down, solve_lp_certified, solve_milp, up
+from .milp import (
+    MIP_SOLVERS,
+    LPRelaxation,
+    down,
+    scip_available,
+    solve_lp_certified,
+    solve_milp,
+    up,
+)
 
 log = logging.getLogger("lipschitz")
 
@@ -627,6 +635,10 @@ def exact(
     split = norm == "1" and mode == "forward" if split is None else bool(split)
     if split and (norm != "1" or mode != "forward"):
         raise ValueError("split=True applies to norm='1' in forward mode only")
+    if solver not in MIP_SOLVERS:
+        raise ValueError(f"unknown MIP solver {solver!r}; choose one of {MIP_SOLVERS}")
+    if solver == "scip" and not scip_available():
+        raise ValueError("solver='scip' needs pyscipopt (pip install pyscipopt)")
     if sdp_seed not in ("auto", "hr-2", "shor", None):
         raise ValueError(f"sdp_seed must be 'auto', 'hr-2', 'shor' or None, got {sdp_seed!r}")
     seed = _sdp_seed(net, box, c, norm, sdp_seed, time_limit)
