@@ -484,6 +484,7 @@ def test_lower_bound_with_a_neuron_constant_at_zero():
     assert lower_bound(net, norm="2", domain=([0.0, 0.0], 1.0)).value == pytest.approx(np.sqrt(5.0))
 
 
+@pytest.mark.slow  # about 30 s: HR-2 of a (40, 40, 10) network
 def test_hr2_stopped_short_never_above_first_order():
     """Two hidden layers: the order-2 clique blocks have no interior point and the HR-2 solve
     stops short; on this network its certified value alone (2.578) is above HR-1's (2.479)."""
