@@ -23,6 +23,7 @@ from .result import Minimizers, Result
 from .solve import relax, solve
 from .solvers.arrow import NotArrow
 from .solvers.grothendieck import GrothendieckResult, grothendieck_sdp
+from .solvers.memory import SolverMemoryError
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,7 @@ __all__ = [
     "ConicProgram",
     "SolverUnavailable",
     "NotArrow",
+    "SolverMemoryError",
     "parse_polynomial",
     "from_sympy",
     "relax",

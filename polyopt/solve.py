@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backends import SolverOptions, default_solver, get_backend
+from .backends.base import SolverMemoryError
 from .backends.deadline import solve_before
 from .certificate import certified_bounds
 from .logs import logs_when_verbose
@@ -23,6 +24,10 @@ log = logging.getLogger("polyopt")
 
 FORMS = ("auto", "moment", "gram", "reduced")
 
+
+MEMORY_FALLBACK = "scs"
+"""The solver used when the default one would not fit in memory (first order: its memory
+grows with the program's size, not with its square)."""
 
 SPARSITY = ("dense", "correlative", "nearly")
 
@@ -180,10 +185,24 @@ def solve(
         program.sizes(),
     )
     log.info("solving with %s (%s form)", backend.name, chosen)
-    if time_limit is None:
-        res = backend.solve(program, chosen, opts)
-    else:  # the limit holds for the whole call, the relaxation's build included
-        res = solve_before(backend, program, chosen, opts, t0 + time_limit)
+
+    def run(backend, chosen):
+        if time_limit is None:
+            return backend.solve(program, chosen, opts)
+        # the limit holds for the whole call, the relaxation's build included
+        return solve_before(backend, program, chosen, opts, t0 + time_limit)
+
+    try:
+        res = run(backend, chosen)
+    except SolverMemoryError as exc:
+        if solver is not None or solver_options:
+            raise  # the caller's choice: their call
+        # the default solver would not fit: the first-order solver, memory linear in the program
+        log.warning("%s; solving with %s instead", exc, MEMORY_FALLBACK)
+        backend = get_backend(MEMORY_FALLBACK)
+        chosen = backend.choose_form(program)
+        res = run(backend, chosen)
+        res.raw["memory_fallback"] = str(exc)
     # soundness lives in polyopt.certificate: the bound in the problem's units and the sound
     # one (None when nothing is proved) for every relaxation and solver
     bound, sound = certified_bounds(relaxation, res, tol)

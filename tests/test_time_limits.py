@@ -118,3 +118,29 @@ def test_exact_holds_its_limit_with_an_honest_bracket(seed):
     assert r.status == "time_limit"
     assert r.lower <= r.upper
     assert lipschitz.lower_bound(net, **spec).value <= r.upper
+
+
+def test_a_solver_that_would_not_fit_raises_before_allocating_and_the_default_moves_on(
+    monkeypatch,
+):
+    # a budget of ~1 KiB stands for a relaxation larger than the machine's memory
+    x = po.variables("x", 3)
+    prob = po.Problem(
+        minimize=sum((x[i] ** 2 - x[(i + 1) % 3]) ** 2 for i in range(3)) + x[0],
+        constraints=[1 - x[i] ** 2 >= 0 for i in range(3)],
+    )
+    with pytest.raises(po.SolverMemoryError, match="GiB"):
+        prob.solve(order=2, solver="arrow", solver_options={"max_memory_gb": 1e-6})
+    reference = prob.solve(order=2, solver="clarabel")
+    import sys
+
+    import polyopt.solvers.memory as memory
+
+    solve_module = sys.modules["polyopt.solve"]  # (polyopt.solve is also the function)
+
+    monkeypatch.setattr(solve_module, "default_solver", lambda program: "arrow")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
+    r = prob.solve(order=2)
+    assert r.solver == "scs" and "GiB" in r.raw["memory_fallback"]
+    assert r.certified and r.bound <= reference.bound + 1e-6
+    assert r.bound == pytest.approx(reference.bound, abs=1e-3)

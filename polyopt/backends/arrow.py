@@ -30,7 +30,7 @@ class ArrowBackend(Backend):
         if options.max_iters is not None:
             opts["max_iters"] = int(options.max_iters)
         t0 = time.perf_counter()
-        arrow = build_arrow_form(program, int(opts["big_side"]))
+        arrow = build_arrow_form(program, int(opts["big_side"]), opts["max_memory_gb"])
         # numpy and scipy ship separate OpenBLAS builds whose idle threads spin against each
         # other on small matrices: one thread each is measured 1.5x faster here
         deadline = None if options.time_limit is None else t0 + float(options.time_limit)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..conic import ConicProgram
+from ..solvers.memory import SolverMemoryError  # noqa: F401  (raised by solvers)
 
 STATUSES = (
     "optimal",

@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ...conic import ConicProgram
 from ...monomials import lower_triangle
+from ..memory import require_memory
 
 BIG_SIDE = 24
 """Blocks with more rows than this are large: their rows join the dense part."""
@@ -207,7 +208,15 @@ def _independent_rows(
     return keep
 
 
-def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowForm:
+ADVICE = (
+    "try sparsity='correlative' or 'nearly', a lower order, or solver='scs' / 'lowrank' "
+    "(first order, memory linear in the program)"
+)
+
+
+def build_arrow_form(
+    program: ConicProgram, big_side: int = BIG_SIDE, max_memory_gb: float | None = None
+) -> ArrowForm:
     """The block-arrow form of ``program`` (raises :class:`NotArrow` when it has none)."""
     q = program.A_ineq.shape[0]
     A_psd = sp.vstack([program.A_psd, program.A_ineq], format="csr")
@@ -294,6 +303,13 @@ def build_arrow_form(program: ConicProgram, big_side: int = BIG_SIDE) -> ArrowFo
         raise NotArrow("the local rows form a group too large to factor densely")
     tri_i = np.concatenate([lower_triangle(sz)[0] for sz in sizes])
     tri_j = np.concatenate([lower_triangle(sz)[1] for sz in sizes])
+    ndense = int(np.count_nonzero(group < 0))
+    require_memory(  # the dense rows' Gram matrix, formed below, and later their Schur block
+        8 * ndense * ndense,
+        max_memory_gb,
+        f"the arrow solver's form ({ndense} rows coupled through blocks of side > {big_side})",
+        ADVICE,
+    )
     independent = _independent_rows(A, b, group, np.where(tri_i == tri_j, 1.0, 0.5))
     if not np.all(independent):
         A, b, group, touches_big = (

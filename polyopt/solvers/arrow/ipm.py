@@ -26,7 +26,8 @@ import time
 import numpy as np
 import scipy.linalg as sla
 
-from .form import ArrowForm, BlockMaps
+from ..memory import require_memory
+from .form import ADVICE, ArrowForm, BlockMaps
 
 ACCEPT = 10.0
 """A run that stops on numerical grounds (a singular Newton system, no progress) counts as
@@ -40,7 +41,42 @@ REFINE_BELOW = 1e-3
 gap are below this: earlier, the Schur complement is well conditioned and an inexact direction
 costs nothing."""
 
-DEFAULTS = {"tol": 1e-7, "max_iters": 80, "step": 0.95, "big_side": 24, "refine": 2, "threads": 1}
+DEFAULTS = {
+    "tol": 1e-7,
+    "max_iters": 80,
+    "step": 0.95,
+    "big_side": 24,
+    "refine": 2,
+    "threads": 1,
+    "max_memory_gb": None,
+}
+"""``max_memory_gb``: the memory the Schur complement may take (None: 80 % of the memory
+available when the solve starts)."""
+
+
+def schur_bytes(form: ArrowForm) -> int:
+    """Bytes of the Schur complement's blocks (dense rows x dense rows, and per group)."""
+    grp = form.group
+    local = grp[grp >= 0]
+    counts = np.bincount(local) if local.size else np.zeros(0, int)
+    L = int(counts.max(initial=0))
+    nD = int(form.dense.size)
+    entries = nD * nD + int(np.sum(counts.astype(np.int64) ** 2)) + L * nD * max(counts.size, 1)
+    for bb in form.bigs:  # each large block's products of its rows' factors
+        factors = int(bb.general.size) * int(bb.rank)
+        entries += factors * factors + int(bb.p.size) ** 2
+    return 8 * entries
+
+
+def check_schur_memory(form: ArrowForm, max_memory_gb: float | None) -> None:
+    """Raise :class:`~polyopt.solvers.memory.SolverMemoryError` before allocating a Schur
+    complement larger than the budget."""
+    require_memory(
+        schur_bytes(form),
+        max_memory_gb,
+        f"the arrow solver's Schur complement ({form.dense.size} dense rows)",
+        ADVICE,
+    )
 
 
 class _Schur:
@@ -329,6 +365,7 @@ def interior_point(form: ArrowForm, opts: dict, verbose: bool, deadline: float |
     Returns ``(y, X blocks, status, iterations, primal objective)`` in the form's terms
     (:func:`polyopt.solvers.arrow.form.recover` maps them back to the program)."""
     ops = BlockMaps(form)
+    check_schur_memory(form, opts.get("max_memory_gb"))
     schur = _Schur(form)
     A, b = form.A, form.b
     C = ops.to_mats(form.c)
