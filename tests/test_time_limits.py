@@ -144,3 +144,17 @@ def test_a_solver_that_would_not_fit_raises_before_allocating_and_the_default_mo
     assert r.solver == "scs" and "GiB" in r.raw["memory_fallback"]
     assert r.certified and r.bound <= reference.bound + 1e-6
     assert r.bound == pytest.approx(reference.bound, abs=1e-3)
+
+
+def test_small_programs_are_solved_in_this_process_under_a_limit(monkeypatch):
+    import polyopt.backends.deadline as deadline
+
+    def no_child(*args):
+        raise AssertionError("a small program started a child process")
+
+    monkeypatch.setattr(deadline, "_solve_in_child", no_child)
+    x = po.variables("x", 2)
+    prob = po.Problem(minimize=x[0] ** 2 + x[1] ** 2 - x[0], constraints=[1 - x[0] ** 2 >= 0])
+    for solver in ("clarabel", "sdpa", "arrow"):
+        r = prob.solve(order=2, solver=solver, time_limit=30)
+        assert r.status == "optimal" and r.bound == pytest.approx(-0.25, abs=1e-6)

@@ -26,6 +26,10 @@ from ..conic import ConicProgram
 from .base import Backend, BackendResult, SolverOptions
 
 _CHILD = "import sys; from polyopt.backends.deadline import _child; _child(*sys.argv[1:])"
+QUICK_KKT_ENTRIES = 1_000_000
+QUICK_MOMENTS = 2_000
+"""Programs within both run in the caller's process whatever the solver (see :func:`is_quick`):
+a 40 x 40 moment matrix has 672,400 KKT entries, and Clarabel solves it in about a second."""
 OWN_LIMIT_SHARE = 0.97
 """A backend with a limit of its own gets this share of the time left (the rest is for its
 start-up in a child process, or for the certificate of its last iterate)."""
@@ -45,7 +49,18 @@ def solve_before(
         return _stopped(0.0, "no time left for the solver")
     if backend.time_limit_support == "holds":  # a share of the time left for the certificate
         return backend.solve(program, form, replace(options, time_limit=OWN_LIMIT_SHARE * left))
+    if is_quick(program):  # no step of it can take long: a child's start-up would dominate
+        own = OWN_LIMIT_SHARE * left if backend.time_limit_support == "approximate" else None
+        return backend.solve(program, form, replace(options, time_limit=own))
     return _solve_in_child(backend, program, form, options, deadline)
+
+
+def is_quick(program: ConicProgram) -> bool:
+    """Small enough that an interior point iteration takes milliseconds: every PSD block's
+    dense KKT part together has at most :data:`QUICK_KKT_ENTRIES` entries and there are at
+    most :data:`QUICK_MOMENTS` moments."""
+    kkt = sum((s * (s + 1) // 2) ** 2 for s in program.block_sizes)
+    return kkt <= QUICK_KKT_ENTRIES and program.n <= QUICK_MOMENTS
 
 
 def _solve_in_child(backend, program, form, options, deadline) -> BackendResult:
