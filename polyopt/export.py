@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from .backends.psd_operator import full_psd_operator
+from .backends.cvxpy_backend import moment_model
 from .conic import ConicProgram
 from .model import Problem
 from .monomials import lower_triangle
@@ -192,23 +192,11 @@ def to_cvxpy(
     program, relaxation = _unpack(relaxation_or_program)
     if program.n == 0:
         raise ValueError("the program has no variables")
-    y = cp.Variable(program.n, name="y")
-    cons = []
-    if program.A_eq.shape[0]:
-        cons.append(program.A_eq @ y == program.b_eq)
-    if program.A_ineq.shape[0]:
-        cons.append(program.A_ineq @ y + program.b_ineq >= 0)
-    F, f0 = full_psd_operator(program)
-    if F.shape[0]:
-        expr = F @ y + f0
-        pos = 0
-        for s in (int(s) for s in program.block_sizes):
-            if s:
-                cons.append(cp.reshape(expr[pos : pos + s * s], (s, s), order="F") >> 0)
-            pos += s * s
-    value = program.c @ y + float(program.c0)
+    problem, y, *_ = moment_model(program)
     if relaxation is None:
-        return cp.Problem(cp.Minimize(value), cons), y
+        return problem, y
+    value = program.c @ y + float(program.c0)
+    cons = problem.constraints
     scale = float(relaxation.obj_scale)
     if relaxation.sense == "max":
         return cp.Problem(cp.Maximize(-scale * value), cons), y

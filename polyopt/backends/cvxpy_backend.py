@@ -61,19 +61,8 @@ class CvxpyBackend(Backend):
         F, f0 = full_psd_operator(program)
         sizes = list(program.block_sizes)
         p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
-        cons = []
         if form == "moment":
-            y = cp.Variable(program.n)
-            eq = program.A_eq @ y == program.b_eq if p else None
-            ineq = program.A_ineq @ y + program.b_ineq >= 0 if q else None
-            psd, pos = [], 0
-            expr = F @ y + f0
-            for s in sizes:
-                M = cp.reshape(expr[pos : pos + s * s], (s, s), order="F")
-                psd.append(M >> 0)
-                pos += s * s
-            cons = [c for c in (eq, ineq) if c is not None] + psd
-            model = cp.Problem(cp.Minimize(program.c @ y + program.c0), cons)
+            model, y, eq, ineq, psd = moment_model(program)
         elif form == "gram":
             mu = cp.Variable(p) if p else None
             z = cp.Variable(q, nonneg=True) if q else None
@@ -111,7 +100,10 @@ class CvxpyBackend(Backend):
                 res.y = np.asarray(y.value, dtype=float)
                 res.mu = -np.asarray(eq.dual_value, dtype=float).ravel() if p else np.zeros(0)
                 res.z = np.asarray(ineq.dual_value, dtype=float).ravel() if q else np.zeros(0)
-                res.X = [0.5 * (np.asarray(c.dual_value) + np.asarray(c.dual_value).T) for c in psd]
+                res.X = [
+                    np.zeros((0, 0)) if c is None else 0.5 * (c.dual_value + c.dual_value.T)
+                    for c in psd
+                ]
             else:
                 res.y = np.asarray(link.dual_value, dtype=float).ravel()
                 res.mu = np.asarray(mu.value).ravel() if p else np.zeros(0)
@@ -125,6 +117,26 @@ class CvxpyBackend(Backend):
                 )
             res.set_point(program, res.y, res.mu, res.z, res.X)
         return res
+
+
+def moment_model(program: ConicProgram):
+    """The moment form as a cvxpy model: ``(problem, y, eq, ineq, psd)``, ``problem``
+    minimizing ``c @ y + c0``; ``eq`` / ``ineq`` are None without such rows, ``psd`` holds one
+    ``>> 0`` constraint per block (None for an empty block), each a reshape of one sparse
+    product ``F @ y + f`` (no loop over entries)."""
+    import cvxpy as cp
+
+    y = cp.Variable(program.n, name="y")
+    eq = program.A_eq @ y == program.b_eq if program.A_eq.shape[0] else None
+    ineq = program.A_ineq @ y + program.b_ineq >= 0 if program.A_ineq.shape[0] else None
+    F, f0 = full_psd_operator(program)
+    expr = F @ y + f0 if F.shape[0] else None
+    psd, pos = [], 0
+    for s in (int(s) for s in program.block_sizes):
+        psd.append(cp.reshape(expr[pos : pos + s * s], (s, s), order="F") >> 0 if s else None)
+        pos += s * s
+    cons = [c for c in [eq, ineq, *psd] if c is not None]
+    return cp.Problem(cp.Minimize(program.c @ y + float(program.c0)), cons), y, eq, ineq, psd
 
 
 class MosekBackend(CvxpyBackend):
