@@ -540,6 +540,15 @@ def _propagate(net, lo, hi, bounds: Bounds, parent: Bounds, start: int) -> Bound
     return out
 
 
+def _drop_proved(pend: np.ndarray, lb: np.ndarray, proved: float):
+    """The runners still open (``lb <= 0``) and their bounds, and ``proved`` lowered to the
+    smallest margin of those just proved."""
+    done = lb > 0
+    if np.any(done):
+        proved = min(proved, float(np.min(lb[done])))
+    return pend[~done], lb[~done], proved
+
+
 def milp_verify(
     net: ReLUNetwork,
     lo: Any,
@@ -641,10 +650,7 @@ def milp_verify(
         current = key
         nodes += 1
         lb = np.maximum(lb, crown_bounds(bounds, pend))
-        keep = ~(lb > 0)
-        if np.any(~keep):
-            proved = min(proved, float(np.min(lb[~keep])))
-        pend, lb = pend[keep], lb[keep]
+        pend, lb, proved = _drop_proved(pend, lb, proved)
         if pend.size == 0:
             current = math.inf
             continue
@@ -708,10 +714,7 @@ def milp_verify(
         if empty:
             current = math.inf
             continue
-        keep = ~(lb > 0)
-        if np.any(~keep):
-            proved = min(proved, float(np.min(lb[~keep])))
-        pend, lb = pend[keep], lb[keep]
+        pend, lb, proved = _drop_proved(pend, lb, proved)
         if pend.size == 0:
             current = math.inf
             continue
