@@ -62,7 +62,16 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     problem = Problem.from_json(args.file)
     options: dict[str, Any] = {}
-    for key in ("solver", "tol", "max_iters", "time_limit", "sparsity", "degree"):
+    for key in (
+        "solver",
+        "tol",
+        "max_iters",
+        "time_limit",
+        "sparsity",
+        "degree",
+        "ts_step",
+        "ts_chordal",
+    ):
         val = getattr(args, key)
         if val is not None:
             options[key] = val
@@ -70,7 +79,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         from .export import write_sdpa
         from .solve import relax
 
-        extra = {k: v for k, v in options.items() if k in ("sparsity", "degree")}
+        keep = ("sparsity", "degree", "ts_step", "ts_chordal")
+        extra = {k: v for k, v in options.items() if k in keep}
         relaxation = relax(problem, args.order, method=args.method, **extra)
         write_sdpa(relaxation, args.export)
         print(
@@ -108,7 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--order", type=int, default=None, help="relaxation order (default: smallest)")
     s.add_argument("--solver", default=None, help="clarabel, scs, sdpa, highs, mosek, cvxpy:NAME")
-    s.add_argument("--sparsity", default=None, choices=["dense", "correlative", "nearly"])
+    s.add_argument(
+        "--sparsity",
+        default=None,
+        choices=["dense", "correlative", "nearly", "term", "correlative+term", "auto"],
+        help="relaxation (default: dense); term: TSSOS, correlative+term: CS-TSSOS, auto: "
+        "chosen by the structure",
+    )
+    s.add_argument(
+        "--ts-step", dest="ts_step", type=int, default=None, help="term sparsity step (default 1)"
+    )
+    s.add_argument(
+        "--ts-chordal",
+        dest="ts_chordal",
+        default=None,
+        choices=["block", "min_degree", "min_fill"],
+        help="chordal extension of the term sparsity graphs (default: block)",
+    )
     s.add_argument("--method", default="sdp", choices=["sdp", "lp"])
     s.add_argument("--degree", type=int, default=None, help="degree of the LP hierarchy")
     s.add_argument("--form", default="auto", choices=["auto", "moment", "gram"])

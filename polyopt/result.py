@@ -311,9 +311,7 @@ class Result:
         if ys is None or self.status not in ("optimal", "inaccurate"):
             return Minimizers([], False, f"no moments to extract from (status {self.status})")
         if self.relax.kind != "dense":
-            return Minimizers(
-                [], False, f"extraction needs a dense relaxation, not {self.relax.kind}"
-            )
+            return self._first_order_point(ys, feas_tol)
         lookup = MomentLookup(self.moment_exponents, ys)
         degs = [c.poly.degree for c in self.problem.constraints]
         dv = max([1] + [(d + 1) // 2 for d in degs])
@@ -329,6 +327,26 @@ class Result:
         points = [atom * self.relax.var_scale for atom in atoms]
         certified, reason = self._verify(points, feas_tol)
         return Minimizers(points, certified, reason)
+
+    def _first_order_point(self, ys: np.ndarray, feas_tol: float) -> Minimizers:
+        """The point of first-order moments ``x_i = y_{e_i}``, certified when it is feasible
+        and its objective equals the bound (sparse relaxations: their blocks need not hold a
+        flat moment matrix, but a rank-one optimum shows in these moments)."""
+        codes = self.relax.moments
+        n = self.relax.nvars
+        single = (codes[:, 1:] == n).all(axis=1) & (codes[:, 0] < n)
+        x = np.full(n, np.nan)
+        x[codes[single, 0]] = ys[single]
+        if np.isnan(x).any():
+            missing = self.problem.variables[int(np.flatnonzero(np.isnan(x))[0])]
+            return Minimizers(
+                [], False, f"no first-order moment of {missing} in the {self.relax.kind} blocks"
+            )
+        point = x * self.relax.var_scale
+        certified, reason = self._verify([point], feas_tol)
+        if certified:
+            reason = "the first-order moments are feasible and attain the bound: a global minimizer"
+        return Minimizers([point], certified, reason)
 
     def _verify(self, points: list[np.ndarray], tol: float) -> tuple[bool, str]:
         prob = self.problem

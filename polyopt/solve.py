@@ -29,7 +29,7 @@ MEMORY_FALLBACK = "scs"
 """The solver used when the default one would not fit in memory (first order: its memory
 grows with the program's size, not with its square)."""
 
-SPARSITY = ("dense", "correlative", "nearly")
+SPARSITY = ("dense", "correlative", "nearly", "term", "correlative+term", "auto")
 
 
 def relax(
@@ -66,6 +66,14 @@ def relax(
         if options:
             raise ValueError(f"option(s) {sorted(options)} need sparsity='correlative'/'nearly'")
         return dense(problem, order, scale=scale)
+    if sparsity == "auto":
+        from .relaxations.auto import auto_relaxation
+
+        return auto_relaxation(problem, order, dict(options, scale=scale))
+    if sparsity in ("term", "correlative+term"):
+        from .relaxations.term import resolve_term
+
+        return resolve_term(problem, order, sparsity, dict(options, scale=scale))
     if sparsity in ("correlative", "nearly"):
         from .relaxations.sparse import resolve_sparsity
 
@@ -94,6 +102,8 @@ def solve(
     chordal: str | None = None,
     ball_radii: Any = None,
     eliminate: bool | None = None,
+    ts_step: int | None = None,
+    ts_chordal: str | None = None,
 ) -> Result:
     """Solve the moment-SOS relaxation of order ``order`` of ``problem``.
 
@@ -110,7 +120,14 @@ def solve(
     sparsity
         ``None`` / ``"dense"``: the dense hierarchy; ``"correlative"``: the sparse hierarchy on
         the cliques of a chordal extension of the correlative sparsity graph; ``"nearly"``: the
-        heuristic hierarchy HR-d.
+        heuristic hierarchy HR-d; ``"term"``: the TSSOS term-sparse hierarchy;
+        ``"correlative+term"``: CS-TSSOS (term sparsity inside the correlative cliques);
+        ``"auto"``: chosen by the structure (see :func:`polyopt.relaxations.term.auto_sparsity`).
+    ts_step, ts_chordal
+        Term sparsity options: the TS step ``k`` (default 1; each step is at least as tight as
+        the one before with ``ts_chordal="block"``) and the chordal extension of the term
+        sparsity graphs (``"block"``: connected components, the default; ``"min_degree"`` or
+        ``"min_fill"``: an approximately smallest one).
     method, degree
         ``"sdp"`` (moment-SOS, default) or ``"lp"``: the Krivine-Stengle / Handelman LP
         hierarchy of degree ``degree`` (variables must be bounded), solved with HiGHS.
@@ -160,6 +177,8 @@ def solve(
             ("chordal", chordal),
             ("ball_radii", ball_radii),
             ("eliminate", eliminate),
+            ("ts_step", ts_step),
+            ("ts_chordal", ts_chordal),
         )
         if v is not None
     }
