@@ -150,3 +150,25 @@ def nearly_sparse_qcqp(n: int, seed: int = 0) -> Instance:
     return Instance(
         f"nearly_sparse_qcqp_{n}", po.Problem(minimize=f, constraints=cons), 2, None, ""
     )
+
+
+def motzkin_ball(radius: float = 2.0) -> Instance:
+    """The Motzkin polynomial x^4 y^2 + x^2 y^4 - 3 x^2 y^2 + 1 on the ball of ``radius``:
+    nonnegative but not a sum of squares; minimum 0 at |x| = |y| = 1 (order 3 needed)."""
+    x, y = po.variables("x", 2)
+    f = x**4 * y**2 + x**2 * y**4 - 3 * x**2 * y**2 + 1
+    cons = [radius**2 - x**2 - y**2 >= 0]
+    return Instance("motzkin_ball", po.Problem(minimize=f, constraints=cons), 3, 0.0, "Motzkin")
+
+
+def term_sparse_quartic(n: int, seed: int = 0) -> Instance:
+    """sum_i x_i^4 + sum_{(i, j, k) in T} c_ijk x_i x_j x_k with ``n`` random triples ``T``
+    spread over all variables: term sparsity but no correlative sparsity (the variable graph
+    of the triples has no small cliques). No known optimum: compare with the dense bound."""
+    rng = np.random.default_rng(seed)
+    x = po.variables("x", n)
+    parts = [x[i] ** 4 for i in range(n)]
+    for _ in range(n):
+        i, j, k = rng.choice(n, 3, replace=False)
+        parts.append(float(rng.normal()) * x[i] * x[j] * x[k])
+    return Instance(f"term_quartic_{n}", po.Problem(minimize=po.polysum(parts)), 2, None, "random")

@@ -236,11 +236,13 @@ class Problem:
         ``solver``: ``"clarabel"``, ``"scs"``, ``"sdpa"``, ``"arrow"``, ``"lowrank"``,
         ``"highs"``, ``"mosek"`` or ``"cvxpy:NAME"`` (default by size); ``form``:
         ``"moment"``, ``"gram"`` or ``"auto"``; ``sparsity``: None (dense),
-        ``"correlative"`` or ``"nearly"`` (HR-d), with ``sparsity_options`` ``cliques``,
-        ``bad``, ``chordal``, ``ball_radii``, ``eliminate``; ``tol``, ``max_iters``,
-        ``time_limit`` (seconds), ``verbose``, ``scale`` (variables scaled by their implied
-        bounds), ``solver_options`` (passed to the solver); ``method="lp"`` with ``degree``:
-        the Krivine-Stengle LP hierarchy. The full reference is :func:`polyopt.solve`.
+        ``"correlative"``, ``"nearly"`` (HR-d), ``"term"`` (TSSOS), ``"correlative+term"``
+        (CS-TSSOS) or ``"auto"``, with ``sparsity_options`` ``cliques``, ``bad``,
+        ``chordal``, ``ball_radii``, ``eliminate``, ``ts_step``, ``ts_chordal``; ``tol``,
+        ``max_iters``, ``time_limit`` (seconds), ``verbose``, ``scale`` (variables scaled by
+        their implied bounds), ``solver_options`` (passed to the solver); ``method="lp"``
+        with ``degree``: the Krivine-Stengle LP hierarchy. The full reference is
+        :func:`polyopt.solve`.
         """
         from .solve import solve
 

@@ -343,6 +343,9 @@ class Result:
                 [], False, f"no first-order moment of {missing} in the {self.relax.kind} blocks"
             )
         point = x * self.relax.var_scale
+        center = self.relax.info.get("center")  # the LP hierarchy's shifted boxes
+        if center is not None:
+            point = point + np.asarray(center, dtype=float)
         certified, reason = self._verify([point], feas_tol)
         if certified:
             reason = "the first-order moments are feasible and attain the bound: a global minimizer"

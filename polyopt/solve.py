@@ -12,7 +12,7 @@ import numpy as np
 from .backends import SolverOptions, default_solver, get_backend
 from .backends.base import SolverMemoryError
 from .backends.deadline import solve_before
-from .certificate import certified_bounds
+from .certificate import certificate_error, certified_bounds
 from .logs import logs_when_verbose
 from .model import Problem
 from .relaxations.assemble import Relaxation
@@ -64,7 +64,10 @@ def relax(
         raise ValueError("degree= applies to method='lp'; use order= for the SDP hierarchy")
     if sparsity in (None, "dense"):
         if options:
-            raise ValueError(f"option(s) {sorted(options)} need sparsity='correlative'/'nearly'")
+            raise ValueError(
+                f"option(s) {sorted(options)} need a sparse relaxation: sparsity='correlative', "
+                "'nearly', 'term', 'correlative+term' or 'auto' (each takes its own options)"
+            )
         return dense(problem, order, scale=scale)
     if sparsity == "auto":
         from .relaxations.auto import auto_relaxation
@@ -122,7 +125,7 @@ def solve(
         the cliques of a chordal extension of the correlative sparsity graph; ``"nearly"``: the
         heuristic hierarchy HR-d; ``"term"``: the TSSOS term-sparse hierarchy;
         ``"correlative+term"``: CS-TSSOS (term sparsity inside the correlative cliques);
-        ``"auto"``: chosen by the structure (see :func:`polyopt.relaxations.term.auto_sparsity`).
+        ``"auto"``: chosen by the structure (see :mod:`polyopt.relaxations.auto`).
     ts_step, ts_chordal
         Term sparsity options: the TS step ``k`` (default 1; each step is at least as tight as
         the one before with ``ts_chordal="block"``) and the chordal extension of the term
@@ -192,10 +195,19 @@ def solve(
         return _stopped_while_building(problem, order, sparsity, method, solver, t0)
     build = time.perf_counter() - t0
     program = relaxation.program
-    name = solver or default_solver(program)
+    unbounded_moments = bool(np.isinf(relaxation.moment_bounds).any())
+    name = solver or default_solver(program, bounded_moments=not unbounded_moments)
     backend = get_backend(name)
     chosen = backend.choose_form(program) if form == "auto" else form
-    opts = SolverOptions(tol, max_iters, time_limit, verbose, dict(solver_options or {}))
+
+    def options_for(backend) -> SolverOptions:
+        solver_tol = tol
+        if tol is None and unbounded_moments:
+            # nothing bounds the moments, so the bound cannot be certified: its accuracy is
+            # the solver's, and a solver that can is asked for more
+            solver_tol = getattr(backend, "uncertified_tol", None)
+        return SolverOptions(solver_tol, max_iters, time_limit, verbose, dict(solver_options or {}))
+
     log.info(
         "built the %s relaxation of order %d in %.2f s: %s",
         relaxation.kind,
@@ -206,6 +218,7 @@ def solve(
     log.info("solving with %s (%s form)", backend.name, chosen)
 
     def run(backend, chosen):
+        opts = options_for(backend)
         if time_limit is None:
             return backend.solve(program, chosen, opts)
         # the limit holds for the whole call, the relaxation's build included
@@ -222,6 +235,14 @@ def solve(
         chosen = backend.choose_form(program)
         res = run(backend, chosen)
         res.raw["memory_fallback"] = str(exc)
+    if (
+        form == "auto"
+        and tol is None
+        and unbounded_moments
+        and stalled(res)
+        and (time_limit is None or time.perf_counter() < t0 + time_limit / 2)
+    ):
+        res, chosen = _better_of_both_forms(backend, relaxation, res, chosen, run)
     # soundness lives in polyopt.certificate: the bound in the problem's units and the sound
     # one (None when nothing is proved) for every relaxation and solver
     bound, sound = certified_bounds(relaxation, res, tol)
@@ -252,6 +273,46 @@ def solve(
     if time_limit is not None and time.perf_counter() > t0 + time_limit:
         return result  # no time left for the search of an unbounded direction
     return _unbounded_check(result, problem)
+
+
+STALLED = ("AlmostSolved", "InsufficientProgress")
+"""Solver statuses of a run that stopped short of its tolerance without failing."""
+
+
+def stalled(res) -> bool:
+    """Whether the run stopped short of its tolerance (degenerate problems: no interior)."""
+    return res.raw.get("status") in STALLED and res.status in ("optimal", "inaccurate")
+
+
+def _better_of_both_forms(backend, relaxation: Relaxation, res, chosen: str, run):
+    """Rerun a stalled solve in the other form and keep the run with the smaller certificate
+    error (the dual point's violation at the solver's moments).
+
+    Degenerate sums of squares (singular Gram matrices at the optimum, e.g. chained singular)
+    stall differently in the two forms: measured with Clarabel at tol 1e-12, chained singular
+    n = 8 dense gives -3.4e-4 in the Gram form and -1.9e-8 in the moment form, generalized
+    Rosenbrock n = 200 correlative -8.3e-8 (Gram) and -7.6e-5 (moment); the certificate error
+    picks the better one in each case."""
+    other = {"gram": "moment", "moment": "gram"}.get(chosen)
+    if other is None or other not in backend.forms:
+        return res, chosen
+    try:
+        res2 = run(backend, other)
+    except Exception as exc:  # the first run stands
+        log.info("the %s form failed (%s); keeping the %s form", other, exc, chosen)
+        return res, chosen
+    errs = []
+    for r in (res, res2):
+        ok = r.status in ("optimal", "inaccurate") and r.y is not None and r.X is not None
+        errs.append(certificate_error(relaxation, r) if ok else np.inf)
+    log.info(
+        "stalled: certificate error %.3g (%s form), %.3g (%s form)", errs[0], chosen, errs[1], other
+    )
+    if errs[1] < errs[0]:
+        res2.raw["other_form"] = {"form": chosen, "certificate_error": float(errs[0])}
+        return res2, other
+    res.raw["other_form"] = {"form": other, "certificate_error": float(errs[1])}
+    return res, chosen
 
 
 def _stopped_while_building(problem, order, sparsity, method, solver, t0) -> Result:

@@ -91,7 +91,7 @@ def _assert_fields_equal(a, b, skip=()):
 
 def _pop_results():
     """Small real solves: certified minimizers, an unbounded and an infeasible problem, the
-    LP hierarchy (no dense moments) and a maximize problem."""
+    LP hierarchy (first-order minimizers only) and a maximize problem."""
     x = po.variables("x", 2)
     disk = 1 - x[0] ** 2 - x[1] ** 2 >= 0
     obj = (x[0] - 1) ** 2 + (x[1] + 0.5) ** 2 + x[0] * x[1]
@@ -111,7 +111,9 @@ def test_result_round_trips_every_field(tmp_path):
     results = _pop_results()
     assert math.isinf(results[2].bound) and results[0].minimizers().certified
     assert results[3].status == "infeasible" and not math.isfinite(results[3].bound)
-    assert results[4].relaxation == "lp" and not results[4].minimizers()
+    lp_min = results[4].minimizers()  # the first-order moments: a vertex of the box
+    assert results[4].relaxation == "lp" and lp_min.certified
+    assert abs(lp_min[0][0] * lp_min[0][1] + 1) < 1e-9 and np.abs(lp_min[0]).max() <= 1 + 1e-9
     for i, r in enumerate(results):
         text = r.to_json()
         _strict_loads(text)

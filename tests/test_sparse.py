@@ -325,9 +325,9 @@ def test_bad_sparsity_options():
         po.relax(P, order=1, sparsity="correlative", bad=[0])
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['ball_radii'\] for spars"):
         po.relax(P, order=1, sparsity="nearly", ball_radii=2.0)
-    with pytest.raises(ValueError, match="need sparsity"):
+    with pytest.raises(ValueError, match="need a sparse relaxation"):
         P.solve(order=1, cliques=[[0, 1], [1, 2], [2, 3]])
-    with pytest.raises(ValueError, match="need sparsity"):
+    with pytest.raises(ValueError, match="need a sparse relaxation"):
         P.solve(order=1, sparsity="dense", chordal="min_fill")
     with pytest.raises(ValueError, match="unknown sparsity 'chordal'"):
         P.solve(order=1, sparsity="chordal")

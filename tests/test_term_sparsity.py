@@ -593,23 +593,12 @@ def test_bad_input_plan_term():
         term_sparse(P, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sparsity='auto' validates ts_step / ts_chordal only when it sizes the term "
-    "candidates: for a dense side <= SMALL_DENSE block_sizes returns before plan_term, so "
-    "invalid values are silently accepted (and ignored)",
-)
 @pytest.mark.parametrize("options", [{"ts_step": 0}, {"ts_chordal": "foo"}])
 def test_auto_rejects_bad_term_options_on_small_problems(options):
     with pytest.raises(ValueError):
         small_problem().solve(order=2, sparsity="auto", **SOLVE, **options)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dense path's message says ts_step needs sparsity='correlative'/'nearly' "
-    "(polyopt/solve.py relax), but ts_step / ts_chordal need 'term' / 'correlative+term'",
-)
 def test_term_options_without_term_sparsity_name_term():
     with pytest.raises(ValueError, match="term"):
         small_problem().solve(order=2, ts_step=2, **SOLVE)

@@ -138,7 +138,7 @@ def test_a_solver_that_would_not_fit_raises_before_allocating_and_the_default_mo
 
     solve_module = sys.modules["polyopt.solve"]  # (polyopt.solve is also the function)
 
-    monkeypatch.setattr(solve_module, "default_solver", lambda program: "arrow")
+    monkeypatch.setattr(solve_module, "default_solver", lambda program, **hints: "arrow")
     monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
     r = prob.solve(order=2)
     assert r.solver == "scs" and "GiB" in r.raw["memory_fallback"]

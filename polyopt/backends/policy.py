@@ -21,6 +21,13 @@ CLARABEL_MAX_BLOCK = 40
 (s(s+1)/2)^2 block per cone: a 66 x 66 moment matrix already takes 2-4 s, a 91 x 91 one
 12 s, where SDPA needs 1.1 s and 4.6 s). See docs/benchmarks.md."""
 
+CLARABEL_UNBOUNDED_MAX_BLOCK = 70
+"""Largest PSD block side for which Clarabel is the default when the moments are unbounded
+(no certificate: the bound is as accurate as the solver). At tol 1e-12 with a rerun in the
+other form it reaches 1e-8 on the standard chained problems where SDPA stops at 1e-5 or
+stalls (chained singular n = 8, dense: SDPA -0.23 "inaccurate", Clarabel -1.9e-8); a 66 x 66
+moment matrix takes Clarabel about 8 s against SDPA's 1 s."""
+
 SDPA_MAX_MOMENTS = 4000
 """Largest number of moments for which the default beyond Clarabel is SDPA (its Schur
 complement is dense, one row per moment: 3,876 moments took 28 s, 10,626 over 15 min);
@@ -70,12 +77,17 @@ class SolverHints:
     sign_program
         The caller can solve it as a sign program ``max t^T G r`` by the mixing method
         (:func:`polyopt.grothendieck_sdp`).
+    bounded_moments
+        Every moment is bounded on the feasible set, so the bound is certified whatever the
+        solver's accuracy; False (unconstrained problems) prefers Clarabel, the most accurate
+        open solver here, up to ``CLARABEL_UNBOUNDED_MAX_BLOCK``.
     """
 
     moment_side: int | None = None
     first_order: bool = False
     depth: int | None = None
     sign_program: bool = False
+    bounded_moments: bool = True
 
 
 def choose_solvers(
@@ -124,7 +136,10 @@ def _first_choice(program: ConicProgram | None, h: SolverHints, side: int) -> st
         return "arrow"
     if program is None:
         return None
-    if max(program.block_sizes) <= CLARABEL_MAX_BLOCK:
+    big = max(program.block_sizes)
+    if big <= CLARABEL_MAX_BLOCK or (
+        not h.bounded_moments and big <= CLARABEL_UNBOUNDED_MAX_BLOCK
+    ):
         return "clarabel"
     if program.n + 1 <= SDPA_MAX_MOMENTS or fully_reducible(program):
         return "sdpa"
@@ -138,12 +153,12 @@ def fallback_worth_trying(moments: int, *, certified: bool) -> bool:
     return not certified or moments <= SDPA_MAX_MOMENTS
 
 
-def default_solver(program: ConicProgram) -> str:
+def default_solver(program: ConicProgram, bounded_moments: bool = True) -> str:
     """The default solver for ``program`` (the first of :func:`choose_solvers`), chosen by size
     from measurements.
 
     HiGHS for linear programs; MOSEK when licensed; otherwise Clarabel while every PSD
-    block has side <= 40, SDPA while there are <= 4000 moments, beyond that the block-arrow
-    interior point solver when it applies, else SCS.
+    block has side <= 40 (70 when the moments are unbounded), SDPA while there are <= 4000
+    moments, beyond that the block-arrow interior point solver when it applies, else SCS.
     """
-    return choose_solvers(program)[0]
+    return choose_solvers(program, hints=SolverHints(bounded_moments=bounded_moments))[0]

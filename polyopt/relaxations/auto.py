@@ -60,7 +60,7 @@ def auto_relaxation(problem: Problem, order: int | None, options: dict) -> Relax
     """Build the relaxation :func:`choose_sparsity` picks; ``info["auto"]`` holds the sizes."""
     from .dense import dense
     from .sparse import correlative
-    from .term import term_sparse
+    from .term import check_ts_options, term_sparse
 
     allowed = {"ts_step", "ts_chordal", "chordal", "scale"}
     bad = set(options) - allowed
@@ -69,6 +69,7 @@ def auto_relaxation(problem: Problem, order: int | None, options: dict) -> Relax
     scale = options.get("scale", True)
     chordal = options.get("chordal", "min_degree")
     ts = {k: options[k] for k in ("ts_step", "ts_chordal") if k in options}
+    check_ts_options(**ts)
     sizes = block_sizes(problem, order, chordal, **ts)
     kind = choose_sparsity(sizes)
     if kind == "dense":

@@ -188,6 +188,14 @@ class _Matrix:
         self.blocks: list[np.ndarray] = []
 
 
+def check_ts_options(ts_step: int = 1, ts_chordal: str = "block") -> None:
+    """Raise ValueError naming a bad ``ts_step`` or ``ts_chordal``."""
+    if not isinstance(ts_step, int | np.integer) or isinstance(ts_step, bool) or ts_step < 1:
+        raise ValueError(f"ts_step must be an integer >= 1, got {ts_step!r}")
+    if ts_chordal not in TS_CHORDAL:
+        raise ValueError(f"unknown ts_chordal {ts_chordal!r}; choose one of {TS_CHORDAL}")
+
+
 @dataclass
 class TermPlan:
     """The blocks of a term-sparse relaxation before assembly."""
@@ -215,10 +223,7 @@ def plan_term(
 ) -> TermPlan:
     """The graphs and blocks of :func:`term_sparse` (same arguments), not yet assembled."""
     d = check_order(problem, order)
-    if not isinstance(ts_step, int | np.integer) or isinstance(ts_step, bool) or ts_step < 1:
-        raise ValueError(f"ts_step must be an integer >= 1, got {ts_step!r}")
-    if ts_chordal not in TS_CHORDAL:
-        raise ValueError(f"unknown ts_chordal {ts_chordal!r}; choose one of {TS_CHORDAL}")
+    check_ts_options(ts_step, ts_chordal)
     if not correlative and cliques is not None:
         raise ValueError("cliques= needs sparsity='correlative+term'")
     width = 2 * d
