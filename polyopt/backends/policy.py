@@ -137,9 +137,7 @@ def _first_choice(program: ConicProgram | None, h: SolverHints, side: int) -> st
     if program is None:
         return None
     big = max(program.block_sizes)
-    if big <= CLARABEL_MAX_BLOCK or (
-        not h.bounded_moments and big <= CLARABEL_UNBOUNDED_MAX_BLOCK
-    ):
+    if big <= CLARABEL_MAX_BLOCK or (not h.bounded_moments and big <= CLARABEL_UNBOUNDED_MAX_BLOCK):
         return "clarabel"
     if program.n + 1 <= SDPA_MAX_MOMENTS or fully_reducible(program):
         return "sdpa"
