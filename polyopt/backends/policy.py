@@ -23,10 +23,10 @@ CLARABEL_MAX_BLOCK = 40
 
 CLARABEL_UNBOUNDED_MAX_BLOCK = 70
 """Largest PSD block side for which Clarabel is the default when the moments are unbounded
-(no certificate: the bound is as accurate as the solver). At tol 1e-12 with a rerun in the
-other form it reaches 1e-8 on the standard chained problems where SDPA stops at 1e-5 or
-stalls (chained singular n = 8, dense: SDPA -0.23 "inaccurate", Clarabel -1.9e-8); a 66 x 66
-moment matrix takes Clarabel about 8 s against SDPA's 1 s."""
+(no certificate: the bound is as accurate as the solver). At tol 1e-10, in both forms, it
+reaches 1e-8 on the standard chained problems where SDPA stops at 1e-5 or stalls (chained
+singular n = 8, dense: SDPA -0.23 "inaccurate", Clarabel -1.9e-8); a 66 x 66 moment matrix
+takes Clarabel about 8 s against SDPA's 1 s."""
 
 SDPA_MAX_MOMENTS = 4000
 """Largest number of moments for which the default beyond Clarabel is SDPA (its Schur
