@@ -200,12 +200,12 @@ def solve(
     backend = get_backend(name)
     chosen = backend.choose_form(program) if form == "auto" else form
 
-    def options_for(backend) -> SolverOptions:
+    def options_for(backend, form: str) -> SolverOptions:
         solver_tol = tol
         if tol is None and unbounded_moments:
             # nothing bounds the moments, so the bound cannot be certified: its accuracy is
             # the solver's, and a solver that can is asked for more
-            solver_tol = getattr(backend, "uncertified_tol", None)
+            solver_tol = getattr(backend, "uncertified_tol", {}).get(form)
         return SolverOptions(solver_tol, max_iters, time_limit, verbose, dict(solver_options or {}))
 
     log.info(
@@ -218,7 +218,7 @@ def solve(
     log.info("solving with %s (%s form)", backend.name, chosen)
 
     def run(backend, chosen):
-        opts = options_for(backend)
+        opts = options_for(backend, chosen)
         if time_limit is None:
             return backend.solve(program, chosen, opts)
         # the limit holds for the whole call, the relaxation's build included

@@ -146,6 +146,29 @@ def test_a_solver_that_would_not_fit_raises_before_allocating_and_the_default_mo
     assert r.bound == pytest.approx(reference.bound, abs=1e-3)
 
 
+@pytest.mark.parametrize("solver", ["clarabel", "sdpa"])
+def test_interior_point_solvers_estimate_their_memory_before_allocating(solver, monkeypatch):
+    # Clarabel aborts the whole process when an allocation fails: the estimate must come first
+    x = po.variables("x", 3)
+    prob = po.Problem(
+        minimize=sum((x[i] ** 2 - x[(i + 1) % 3]) ** 2 for i in range(3)) + x[0],
+        constraints=[1 - x[i] ** 2 >= 0 for i in range(3)],
+    )
+    with pytest.raises(po.SolverMemoryError, match=f"(?i){solver}.*GiB.*sparsity='auto'"):
+        prob.solve(order=2, solver=solver, solver_options={"max_memory_gb": 1e-6})
+    reference = prob.solve(order=2, solver=solver, solver_options={"max_memory_gb": 4.0})
+    import sys
+
+    import polyopt.solvers.memory as memory
+
+    solve_module = sys.modules["polyopt.solve"]
+    monkeypatch.setattr(solve_module, "default_solver", lambda program, **hints: solver)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
+    r = prob.solve(order=2)
+    assert r.solver == "scs" and solver in r.raw["memory_fallback"].lower()
+    assert r.certified and r.bound <= reference.bound + 1e-6
+
+
 def test_small_programs_are_solved_in_this_process_under_a_limit(monkeypatch):
     import polyopt.backends.deadline as deadline
 

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..conic import ConicProgram
+from ..solvers.memory import require_memory
 from .base import Backend, BackendResult, SolverOptions, SolverUnavailable, status_map
 from .psd_operator import full_psd_operator, split_full_blocks
 from .reduced_form import (
@@ -72,6 +73,10 @@ def _no_error_recalculation():
         sdpaputils.get_primalerror, sdpaputils.get_dualerror = saved
 
 
+SCHUR_BYTES = 16
+"""Bytes per entry of SDPA's dense Schur complement (the matrix and its Cholesky factor)."""
+
+
 class SDPABackend(Backend):
     name = "sdpa"
     forms = ("moment", "gram", "reduced")
@@ -96,12 +101,20 @@ class SDPABackend(Backend):
             raise SolverUnavailable("SDPA is not installed: pip install sdpa-python") from None
         if options.time_limit is not None:
             raise ValueError("the sdpa backend has no time limit; use solver='clarabel' or 'scs'")
-        F, f0 = full_psd_operator(program)
         p, q = program.A_eq.shape[0], program.A_ineq.shape[0]
         sizes = tuple(int(s) for s in program.block_sizes)
-        red = None
+        red = reduced_form(program) if form == "reduced" else None
+        extra = dict(options.extra)
+        rows = red.free if red is not None else program.n
+        require_memory(
+            SCHUR_BYTES * rows**2 + 8 * 4 * sum(s * s for s in sizes),
+            extra.pop("max_memory_gb", None),
+            f"SDPA (a dense Schur complement of {rows:,} rows)",
+            "use solver='arrow', 'scs' or 'lowrank', a sparse relaxation (sparsity='auto'), or "
+            "a lower order",
+        )
+        F, f0 = full_psd_operator(program)
         if form == "reduced":
-            red = reduced_form(program)
             if red is None:
                 raise ValueError(
                     "form='reduced' needs a PSD block that is a plain moment matrix (each entry "
@@ -137,7 +150,7 @@ class SDPABackend(Backend):
             opt["epsilonDash"] = float(options.tol)
         if options.max_iters is not None:
             opt["maxIteration"] = int(options.max_iters)
-        opt.update(options.extra)
+        opt.update(extra)
         t0 = time.perf_counter()
         quiet = contextlib.nullcontext() if options.verbose else _silenced_stdout()
         with quiet, _no_error_recalculation():
