@@ -1,9 +1,28 @@
-"""Hypothesis strategies shared by the Lipschitz tests."""
+"""Hypothesis strategies and settings shared by the tests."""
 
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def seeded(examples: int, derandomize: bool = True):
+    """``@given(seed=SEEDS)`` with ``examples`` examples, no deadline and no shrinking (a
+    smaller seed is not a simpler case)."""
+
+    def wrap(test):
+        return settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=derandomize,
+            phases=(Phase.explicit, Phase.reuse, Phase.generate),
+            suppress_health_check=[HealthCheck.too_slow],
+        )(given(seed=SEEDS)(test))
+
+    return wrap
 
 
 @st.composite

@@ -20,8 +20,6 @@ separate failures. The default run is small; the ``slow`` variants draw many mor
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from soundness_cases import (
     NETWORK_METHODS,
     POP_SOLVERS,
@@ -34,27 +32,11 @@ from soundness_cases import (
     run_network_method,
     run_pop,
 )
+from strategies import seeded
 
 from polyopt import NotArrow, SolverUnavailable
 
-SEEDS = st.integers(0, 2**32 - 1)
 UPPER_METHODS = ("shor", "hr-1", "hr-2", "fastlip", "naive", "lipsdp", "lipopt", "liplp")
-
-
-def seeded(examples: int, derandomize: bool = True):
-    """``@given(seed=SEEDS)`` with ``examples`` examples, no deadline and no shrinking (a
-    smaller seed is not a simpler case)."""
-
-    def wrap(test):
-        return settings(
-            max_examples=examples,
-            deadline=None,
-            derandomize=derandomize,
-            phases=(Phase.explicit, Phase.reuse, Phase.generate),
-            suppress_health_check=[HealthCheck.too_slow],
-        )(given(seed=SEEDS)(test))
-
-    return wrap
 
 
 def assert_valid(verdict) -> None:

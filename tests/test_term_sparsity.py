@@ -32,8 +32,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from strategies import seeded
 
 import polyopt as po
 from polyopt.cli import main
@@ -47,22 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def slack(v: float) -> float:
     """Solver slack for comparing two bounds (relative 1e-6)."""
     return 1e-6 * (1.0 + abs(v))
-
-
-def seeded(examples: int):
-    """``@given(seed=...)``, derandomized, no deadline, no shrinking (a smaller seed is not a
-    simpler case)."""
-
-    def wrap(test):
-        return settings(
-            max_examples=examples,
-            deadline=None,
-            derandomize=True,
-            phases=(Phase.explicit, Phase.reuse, Phase.generate),
-            suppress_health_check=[HealthCheck.too_slow],
-        )(given(seed=st.integers(0, 2**32 - 1))(test))
-
-    return wrap
 
 
 def weaker(a: float, b: float, sense: str) -> bool:
