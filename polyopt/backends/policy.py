@@ -28,6 +28,12 @@ reaches 1e-8 on the standard chained problems where SDPA stops at 1e-5 or stalls
 singular n = 8, dense: SDPA -0.23 "inaccurate", Clarabel -1.9e-8); a 66 x 66 moment matrix
 takes Clarabel about 8 s against SDPA's 1 s."""
 
+CLARABEL_RECOVERY_SIDE = 100
+"""Largest PSD block side for which an ``inaccurate`` default solve of a relaxation with
+unbounded moments is repeated with Clarabel (:func:`polyopt.solve.solve`): a 91 x 91 moment
+matrix takes it about 65 s in both forms (chained singular, 12 variables: -7.7e-6 where SDPA
+stalls at -1.15), a 120 x 120 one 3 minutes."""
+
 SDPA_MAX_MOMENTS = 4000
 """Largest number of moments for which the default beyond Clarabel is SDPA (its Schur
 complement is dense, one row per moment: 3,876 moments took 28 s, 10,626 over 15 min);
