@@ -39,6 +39,13 @@ GROUP_LIMIT = 3000
 class NotArrow(ValueError):
     """The program has no block-arrow structure this solver can use."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the block-arrow solver does not apply: {reason}; use solver='clarabel', 'sdpa' "
+            "or 'scs' (or the default choice, solver=None)"
+        )
+        self.reason = reason
+
 
 @dataclass
 class SizeClass:
