@@ -183,9 +183,30 @@ def plus_terms(codes: np.ndarray, g: Term | None, width: int, nvars: int) -> np.
 class _Matrix:
     """One moment or localizing matrix of the relaxation: its basis, graph blocks and name."""
 
-    def __init__(self, name: str, basis: np.ndarray, g: Term | None, degree: int) -> None:
+    def __init__(
+        self, name: str, basis: np.ndarray, g: Term | None, degree: int, clique: int = 0
+    ) -> None:
         self.name, self.basis, self.g, self.degree = name, basis, g, degree
+        self.clique = clique
         self.blocks: list[np.ndarray] = []
+
+
+class _SupportByVariable:
+    """Support monomials sorted by their first variable, to pick those inside a clique
+    without scanning the whole support once per clique."""
+
+    def __init__(self, support: np.ndarray, nvars: int) -> None:
+        order = np.argsort(support[:, 0], kind="stable")
+        self.rows = support[order]
+        self.starts = np.searchsorted(self.rows[:, 0], np.arange(nvars + 2))
+        self.nvars = nvars
+
+    def inside(self, clique: np.ndarray) -> np.ndarray:
+        """The monomials whose variables all lie in ``clique`` (the constant included)."""
+        firsts = np.append(np.asarray(clique, dtype=np.int64), self.nvars)
+        parts = [self.rows[self.starts[v] : self.starts[v + 1]] for v in firsts]
+        cand = np.concatenate(parts) if parts else self.rows[:0]
+        return cand[np.isin(cand, firsts).all(axis=1)]
 
 
 def check_ts_options(ts_step: int = 1, ts_chordal: str = "block") -> None:
@@ -243,14 +264,15 @@ def plan_term(
     eq_specs: list[tuple[str, Term, int]] = []
     for k, clique in enumerate(groups):
         tag = f" clique {k}" if correlative else ""
-        matrices.append(_Matrix(f"moment matrix{tag}", basis_codes(clique, d, width, n), None, d))
+        basis = basis_codes(clique, d, width, n)
+        matrices.append(_Matrix(f"moment matrix{tag}", basis, None, d, k))
     for i, (kind, g) in enumerate(zip(sc.kinds, sc.polys)):
         k = assignment[i]
         tag = f" clique {k}" if correlative else ""
         if kind == "ineq":
             dg = d - (g.degree + 1) // 2
             basis = basis_codes(groups[k], dg, width, n)
-            matrices.append(_Matrix(f"localizing c{i}{tag}", basis, g, dg))
+            matrices.append(_Matrix(f"localizing c{i}{tag}", basis, g, dg, k))
         else:
             eq_specs.append((f"equality c{i}{tag}", g, k))
 
@@ -263,16 +285,27 @@ def plan_term(
     for _step in range(ts_step):
         check_time()
         grown = [support]
+        by_var = _SupportByVariable(support, n) if correlative else None
+        local: dict[int, np.ndarray] = {}
         for m in matrices:
+            if by_var is None:
+                near = support
+            else:  # a clique's blocks only see the monomials of its own variables
+                if m.clique not in local:
+                    local[m.clique] = by_var.inside(groups[m.clique])
+                near = local[m.clique]
             nodes = CodeSet(m.basis, n)
             gset = None if m.g is None else CodeSet(m.g.codes, n)
-            edges = split_support(support, nodes, gset, m.degree, n)
+            edges = split_support(near, nodes, gset, m.degree, n)
             m.basis = nodes.codes  # CodeSet order: node i of the edges is row i
             m.blocks = chordal_blocks(len(nodes), edges, ts_chordal)
             grown.append(plus_terms(block_support(m.basis, m.blocks, width, n), m.g, width, n))
         multipliers = []
         for _name, h, k in eq_specs:
-            mult = multipliers_of(support, CodeSet(h.codes, n), width - h.degree, n)
+            if by_var is not None and k not in local:
+                local[k] = by_var.inside(groups[k])
+            near = support if by_var is None else local[k]
+            mult = multipliers_of(near, CodeSet(h.codes, n), width - h.degree, n)
             mult = mult[np.isin(mult, np.append(groups[k], n)).all(axis=1)]
             multipliers.append(mult)
             grown.append(plus_terms(mult, h, width, n))
