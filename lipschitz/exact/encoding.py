@@ -179,6 +179,22 @@ def _as_variable(model: LinearModel, idx, vals, c0: float, lo: float, hi: float)
     return v
 
 
+def _picks(n: int, idx: list[int], rows: list[int]) -> Affine:
+    """The affine form whose output ``rows[k]`` is the variable ``idx[k]`` (the other outputs
+    0)."""
+    M = np.zeros((n, len(idx)))
+    M[rows, np.arange(len(idx))] = 1.0
+    return Affine(np.array(idx, dtype=np.int64), M, np.zeros(n))
+
+
+def _switch_box(ylo, yhi, active, inactive) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of ``s = u * y`` per neuron: ``y``'s for active ones, 0 for inactive
+    ones, the hull of both otherwise."""
+    slo = np.where(active, ylo, np.where(inactive, 0.0, np.minimum(ylo, 0.0)))
+    shi = np.where(active, yhi, np.where(inactive, 0.0, np.maximum(yhi, 0.0)))
+    return slo, shi
+
+
 def _materialize(model: LinearModel, e: Affine, lo: np.ndarray, hi: np.ndarray) -> Affine:
     """``e`` as one variable per row (rows identically 0 stay empty), so that multiplying it
     by a matrix computes no float products."""
@@ -189,9 +205,7 @@ def _materialize(model: LinearModel, e: Affine, lo: np.ndarray, hi: np.ndarray) 
         if v is not None:
             idx.append(v)
             rows.append(j)
-    M = np.zeros((n, len(idx)))
-    M[rows, np.arange(len(idx))] = 1.0
-    return Affine(np.array(idx, dtype=np.int64), M, np.zeros(n))
+    return _picks(n, idx, rows)
 
 
 def resolve_output_norm(output_norm: Any, m: int) -> tuple[str, int | None]:
@@ -341,9 +355,7 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=Fals
             a_idx.append(a)
             a_rows.append(j)
         u_vars.append(u)
-        M = np.zeros((n, len(a_idx)))
-        M[a_rows, np.arange(len(a_idx))] = 1.0
-        prev = Affine(np.array(a_idx, dtype=np.int64), M, np.zeros(n))
+        prev = _picks(n, a_idx, a_rows)
 
 
 def _switch(
@@ -351,8 +363,7 @@ def _switch(
 ) -> tuple[Affine, np.ndarray, np.ndarray]:
     """``s = u * y`` for one layer (every output a variable), with the interval of ``s``."""
     n = ylo.size
-    slo = np.where(active, ylo, np.where(inactive, 0.0, np.minimum(ylo, 0.0)))
-    shi = np.where(active, yhi, np.where(inactive, 0.0, np.maximum(yhi, 0.0)))
+    slo, shi = _switch_box(ylo, yhi, active, inactive)
     out_idx, out_rows = [], []
     for j in range(n):
         if inactive[j]:
@@ -381,17 +392,14 @@ def _switch(
         model.row([s, u[j]], [1.0, -hi], hi=0.0)
         out_idx.append(s)
         out_rows.append(j)
-    M = np.zeros((n, len(out_idx)))
-    M[out_rows, np.arange(len(out_idx))] = 1.0
-    return Affine(np.array(out_idx, dtype=np.int64), M, np.zeros(n)), slo, shi
+    return _picks(n, out_idx, out_rows), slo, shi
 
 
 def _switch_hull(model, y: Affine, ylo, yhi, u, active, inactive):
     """``s = u * y`` with every output a variable and the per-neuron hull for unstable ones
     (``y`` is an affine form of variables with boxes)."""
     n = ylo.size
-    slo = np.where(active, ylo, np.where(inactive, 0.0, np.minimum(ylo, 0.0)))
-    shi = np.where(active, yhi, np.where(inactive, 0.0, np.maximum(yhi, 0.0)))
+    slo, shi = _switch_box(ylo, yhi, active, inactive)
     out_idx, out_rows = [], []
     for j in range(n):
         if inactive[j]:
@@ -407,9 +415,7 @@ def _switch_hull(model, y: Affine, ylo, yhi, u, active, inactive):
             )
         out_idx.append(s)
         out_rows.append(j)
-    M = np.zeros((n, len(out_idx)))
-    M[out_rows, np.arange(len(out_idx))] = 1.0
-    return Affine(np.array(out_idx, dtype=np.int64), M, np.zeros(n)), slo, shi
+    return _picks(n, out_idx, out_rows), slo, shi
 
 
 def _objective_l1(model: LinearModel, g: Affine, glo, ghi) -> float:
