@@ -80,6 +80,26 @@ def _select(codes: np.ndarray, mask: np.ndarray, nvars: int) -> np.ndarray:
     return out
 
 
+def _splits(support: np.ndarray, parts: int, nvars: int):
+    """Every way to deal the slots of each support monomial into ``parts`` labelled parts:
+    yields ``(rows, labels)`` chunks, one row per (monomial, split), ``labels`` the part of
+    each slot (slots past the degree hold the sentinel and are labelled 0, harmlessly)."""
+    width = support.shape[1]
+    degs = code_degrees(support, nvars)
+    for k in np.unique(degs):
+        rows = support[degs == k]
+        labels = _assignments(int(k), parts)
+        labels = np.concatenate([labels, np.zeros((labels.shape[0], width - k), np.int64)], 1)
+        per = max(1, CHUNK_ROWS // max(1, labels.shape[0]))
+        for start in range(0, rows.shape[0], per):
+            check_time()
+            block = rows[start : start + per]
+            yield (
+                np.repeat(block, labels.shape[0], axis=0),
+                np.tile(labels, (block.shape[0], 1)),
+            )
+
+
 def split_support(
     support: np.ndarray, nodes: CodeSet, g: CodeSet | None, node_degree: int, nvars: int
 ) -> np.ndarray:
@@ -89,32 +109,18 @@ def split_support(
     Each support monomial of degree ``k`` is split over its ``k`` slots into the two nodes and
     ``t`` in every way (``2^k`` or ``3^k`` splits), so the cost grows with the support, not
     with the square of the basis."""
-    width = support.shape[1]
-    degs = code_degrees(support, nvars)
-    parts = 2 if g is None else 3
     found: list[np.ndarray] = []
-    for k in np.unique(degs):
-        rows = support[degs == k]
-        labels = _assignments(int(k), parts)
-        # slots past the degree hold the sentinel: label them 0 (harmless)
-        labels = np.concatenate([labels, np.zeros((labels.shape[0], width - k), np.int64)], 1)
-        per = max(1, CHUNK_ROWS // max(1, labels.shape[0]))
-        for start in range(0, rows.shape[0], per):
-            check_time()
-            block = rows[start : start + per]
-            s = np.repeat(block, labels.shape[0], axis=0)
-            lab = np.tile(labels, (block.shape[0], 1))
-            a = _select(s, lab == 0, nvars)
-            b = _select(s, lab == 1, nvars)
-            ok = (code_degrees(a, nvars) <= node_degree) & (code_degrees(b, nvars) <= node_degree)
-            if g is not None:
-                t = _select(s, lab == 2, nvars)
-                ok_idx = np.flatnonzero(ok)
-                ok[ok_idx[g.find(t[ok_idx]) < 0]] = False
-            ia, ib = nodes.find(a[ok]), nodes.find(b[ok])
-            hit = (ia >= 0) & (ib >= 0)
-            ia, ib = ia[hit], ib[hit]
-            found.append(np.stack([np.minimum(ia, ib), np.maximum(ia, ib)], axis=1))
+    for s, lab in _splits(support, 2 if g is None else 3, nvars):
+        a = _select(s, lab == 0, nvars)
+        b = _select(s, lab == 1, nvars)
+        ok = (code_degrees(a, nvars) <= node_degree) & (code_degrees(b, nvars) <= node_degree)
+        if g is not None:
+            ok_idx = np.flatnonzero(ok)
+            ok[ok_idx[g.find(_select(s[ok_idx], lab[ok_idx] == 2, nvars)) < 0]] = False
+        ia, ib = nodes.find(a[ok]), nodes.find(b[ok])
+        hit = (ia >= 0) & (ib >= 0)
+        ia, ib = ia[hit], ib[hit]
+        found.append(np.stack([np.minimum(ia, ib), np.maximum(ia, ib)], axis=1))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     edges = np.concatenate(found)
@@ -124,24 +130,13 @@ def split_support(
 def multipliers_of(support: np.ndarray, h: CodeSet, max_degree: int, nvars: int) -> np.ndarray:
     """Monomials ``m`` of degree ``<= max_degree`` with ``m + t`` in ``support`` for a monomial
     ``t`` of ``h`` (the equality rows ``L(h m) = 0`` that touch the support)."""
-    width = support.shape[1]
-    degs = code_degrees(support, nvars)
     out: list[np.ndarray] = []
-    for k in np.unique(degs):
-        rows = support[degs == k]
-        labels = _assignments(int(k), 2)
-        labels = np.concatenate([labels, np.zeros((labels.shape[0], width - k), np.int64)], 1)
-        per = max(1, CHUNK_ROWS // max(1, labels.shape[0]))
-        for start in range(0, rows.shape[0], per):
-            block = rows[start : start + per]
-            s = np.repeat(block, labels.shape[0], axis=0)
-            lab = np.tile(labels, (block.shape[0], 1))
-            m = _select(s, lab == 0, nvars)
-            t = _select(s, lab == 1, nvars)
-            ok = (code_degrees(m, nvars) <= max_degree) & (h.find(t) >= 0)
-            out.append(m[ok])
+    for s, lab in _splits(support, 2, nvars):
+        m = _select(s, lab == 0, nvars)
+        ok = (code_degrees(m, nvars) <= max_degree) & (h.find(_select(s, lab == 1, nvars)) >= 0)
+        out.append(m[ok])
     if not out:
-        return np.zeros((0, width), dtype=np.int64)
+        return np.zeros((0, support.shape[1]), dtype=np.int64)
     return CodeSet(np.concatenate(out), nvars).codes
 
 
