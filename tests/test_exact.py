@@ -619,15 +619,19 @@ def test_proof_closes_with_few_nodes(monkeypatch):
     assert sample.value <= r.upper * (1 + 1e-12)
 
 
-def test_sdp_seed_caps_the_bracket_without_changing_the_exact_value():
+def test_sdp_seed_caps_an_open_bracket_and_is_skipped_on_a_closed_one():
     net = lipschitz.random_network((3, 8, 8), seed=4)
     plain = lipschitz.exact(net, sdp_seed=None)
     seeded = lipschitz.exact(net, sdp_seed="hr-2")
     hr2 = lipschitz.upper_bound(net)
     assert plain.status == seeded.status == "optimal"
     assert seeded.value == pytest.approx(plain.value, rel=1e-9)
-    assert seeded.info["sdp_seed"] == pytest.approx(hr2.value, rel=1e-9)
-    assert seeded.lower <= seeded.value <= seeded.upper <= hr2.value
+    assert seeded.info["sdp_seed"] is None  # the closed bracket needs no seed
+    # a loose MIP gap leaves the bracket open: the seed runs and caps its upper end
+    loose = lipschitz.exact(net, sdp_seed="hr-2", rel_gap=0.5)
+    assert loose.status == "gap"
+    assert loose.info["sdp_seed"] == pytest.approx(hr2.value, rel=1e-9)
+    assert loose.lower <= plain.value <= loose.upper <= hr2.value
     with pytest.raises(ValueError, match="sdp_seed"):
         lipschitz.exact(net, sdp_seed="hr-3")
 

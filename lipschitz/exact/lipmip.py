@@ -620,11 +620,14 @@ def exact(
         when the proved bracket is then wider than ``EXACT_REL_TOL``.
     sdp_seed
         A certified relaxation bound that caps the bracket's upper end: ``"hr-2"``, ``"shor"``
-        (:func:`lipschitz.upper_bound`, computed first on the same network, domain and
-        output functional), None, or ``"auto"`` (default): HR-2 under a time limit (with
-        :func:`seed_budget` of it: 20 %, at least 10 s but at most 60 % of a short limit),
-        none without one (the proof then closes the bracket by itself). Not for
-        ``output_norm`` programs.
+        (:func:`lipschitz.upper_bound` on the same network, domain and output functional),
+        None, or ``"auto"`` (default): under a time limit Shor, then HR-2 with the time left
+        (the smaller bound counts), none without a limit (the proof then closes the bracket
+        by itself). Under a time limit the seed's share
+        (:func:`seed_budget`: 20 %, at least 10 s but at most 60 % of a short limit) is kept
+        back for it; it runs after the MILPs and the proofs, and only when they left the
+        bracket open (a closed bracket cannot be improved), with that share and whatever
+        time they did not use. Not for ``output_norm`` programs.
 
     Returns
     -------
@@ -652,7 +655,9 @@ def exact(
         raise ValueError("solver='scip' needs pyscipopt (pip install pyscipopt)")
     if sdp_seed not in ("auto", "hr-2", "shor", None):
         raise ValueError(f"sdp_seed must be 'auto', 'hr-2', 'shor' or None, got {sdp_seed!r}")
-    seed = _sdp_seed(net, box, c, norm, sdp_seed, time_limit)
+    wants_seed = sdp_seed is not None and c is not None
+    wants_seed = wants_seed and not (sdp_seed == "auto" and time_limit is None)
+    reserve = seed_budget(time_limit) if wants_seed and time_limit is not None else 0.0
     sc = _Scaling.balance(net, box)
     snet, sbox = sc.net, sc.box
     pre = tan = None
@@ -668,7 +673,7 @@ def exact(
         for d in directions
     ]
     order = sorted(range(len(encs)), key=lambda k: -encs[k].cap)
-    deadline = None if time_limit is None else t0 + time_limit
+    deadline = None if time_limit is None else t0 + time_limit - reserve
     prob = _Problem(sc, norm, c, onorm, deadline)
     if warm_start and c is not None:  # a good point first: the programs only look above it
         lb = lower_bound(
@@ -767,6 +772,10 @@ def exact(
     lower = sc.value(best, "down") if best is not None else 0.0
     lower = max(lower, 0.0)
     upper = sc.bound(max(upper_s, 0.0), "up")
+    seed = None
+    if wants_seed and not (upper - lower <= EXACT_REL_TOL * upper and best is not None):
+        left = None if time_limit is None else t0 + time_limit - time.perf_counter()
+        seed = _sdp_seed(net, box, c, norm, sdp_seed, left)
     if seed is not None and seed.value < upper:  # a tighter certified bound from the SDP
         upper = float(seed.value)
     upper = max(upper, lower)
@@ -819,17 +828,29 @@ def seed_budget(time_limit: float) -> float:
     return max(SDP_SEED_SHARE * time_limit, min(SDP_SEED_FLOOR, SDP_SEED_MOST * time_limit))
 
 
-def _sdp_seed(net, box, c, norm, sdp_seed, time_limit) -> LipschitzBound | None:
-    """The certified relaxation bound that caps the bracket (see :func:`exact`), or None."""
-    if sdp_seed is None or c is None or (sdp_seed == "auto" and time_limit is None):
-        return None
+def _sdp_seed(net, box, c, norm, sdp_seed, seconds) -> LipschitzBound | None:
+    """The certified relaxation bound that caps the bracket (see :func:`exact`) within
+    ``seconds`` (None: no limit), or None. ``"auto"`` runs Shor first (a first-order
+    relaxation: it fits short shares, where a time-limited HR-2 may return a loose bound),
+    then HR-2 with the time left if that is at least what Shor took (HR-2's relaxation
+    contains Shor's), and keeps the smaller sound bound."""
     from ..upper import upper_bound
 
-    limit = None if time_limit is None else seed_budget(time_limit)
-    kw = dict(norm=norm, domain=box, output=c, time_limit=limit)
-    b = upper_bound(net, method="shor", **kw) if sdp_seed == "shor" else upper_bound(net, **kw)
-    log.info("exact: SDP seed %s = %.10g (%s)", b.method, b.value, b.status)
-    return b if b.sound and np.isfinite(b.value) else None
+    end = None if seconds is None else time.perf_counter() + seconds
+    methods = {"shor": ["shor"], "hr-2": ["hr-2"], "auto": ["shor", "hr-2"]}[sdp_seed]
+    best, took = None, 0.0
+    for m in methods:
+        left = None if end is None else end - time.perf_counter()
+        if left is not None and (left <= 0 or left < took):
+            break
+        t_m = time.perf_counter()
+        kw = dict(norm=norm, domain=box, output=c, time_limit=left)
+        b = upper_bound(net, method="shor", **kw) if m == "shor" else upper_bound(net, **kw)
+        took = time.perf_counter() - t_m
+        log.info("exact: SDP seed %s = %.10g (%s)", b.method, b.value, b.status)
+        if b.sound and np.isfinite(b.value) and (best is None or b.value < best.value):
+            best = b
+    return best
 
 
 def liplp(
