@@ -645,3 +645,53 @@ def test_unknown_or_missing_mip_solver_raises_before_any_work():
     if not scip_available():
         with pytest.raises(ValueError, match="pyscipopt"):
             lipschitz.exact(net, solver="scip")
+
+
+def test_propagated_node_bounds_contain_every_point_of_the_node():
+    """Fix some binaries to their values at a sampled point: the propagated box keeps that
+    point (its pattern and its ReLU outputs); a binary fixed by propagation and then flipped
+    gives an empty node."""
+    flipped = sum(_propagation_check(seed) for seed in range(12))
+    assert flipped > 0  # propagation did fix binaries
+
+
+def _propagation_check(seed: int) -> int:
+    from lipschitz.exact.encoding import encode_gradient_norm, propagate_fixings
+
+    rng = np.random.default_rng(seed)
+    net = random_network((3, 8, 8), seed=seed)
+    box = Box(np.zeros(3), np.ones(3))
+    c = np.ones(net.output_dim)
+    enc = encode_gradient_norm(net, box, "inf", c, None, "forward", formulation="hull")
+    lb0, ub0 = np.asarray(enc.model.lb), np.asarray(enc.model.ub)
+    flipped = 0
+    for trial in range(10):
+        x = rng.uniform(-1.0, 1.0, 3)
+        a, zs = x, []
+        for W, b in zip(net.weights[:-1], net.biases[:-1]):
+            z = W @ a + b
+            zs.append(z)
+            a = np.maximum(z, 0.0)
+        lb, ub = lb0.copy(), ub0.copy()
+        share = 1.0 if trial % 2 else 0.5  # every layer-1 binary, or about half of them all
+        for k, u in enumerate(enc.u):
+            for j in np.flatnonzero(u >= 0):
+                if (k == 0 and share == 1.0) or rng.random() < share / 2:
+                    lb[u[j]] = ub[u[j]] = float(zs[k][j] > 0)
+        lb2, ub2, empty = propagate_fixings(enc, lb, ub)
+        assert not empty
+        for k, u in enumerate(enc.u):
+            for j in np.flatnonzero(u >= 0):
+                if abs(zs[k][j]) > 1e-9 and lb2[u[j]] == ub2[u[j]]:
+                    assert lb2[u[j]] == float(zs[k][j] > 0)
+            for j in np.flatnonzero(enc.a_vars[k] >= 0):
+                v = enc.a_vars[k][j]
+                assert lb2[v] - 1e-12 <= max(zs[k][j], 0.0) <= ub2[v] + 1e-12
+        implied = [u for k, u in enumerate(enc.u) for u in u[u >= 0] if lb[u] < ub[u]]
+        for u in implied:
+            if lb2[u] == ub2[u]:  # fixed by propagation: the other value has no point
+                lb3, ub3 = lb.copy(), ub.copy()
+                lb3[u] = ub3[u] = 1.0 - lb2[u]
+                assert propagate_fixings(enc, lb3, ub3)[2]
+                flipped += 1
+    return flipped

@@ -91,6 +91,8 @@ class GradientMIP:
     p_exprs: list[Affine] = field(default_factory=list)
     pre_bounds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     tangent_bounds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    a_vars: list[np.ndarray] = field(default_factory=list)
+    """Per hidden layer, each neuron's ReLU-output variable (-1 where there is none)."""
 
 
 def affine_range(
@@ -305,9 +307,12 @@ def _relu_hull(model, idx, vals, c0, uj, hi_j, last) -> int | None:
     return a
 
 
-def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=False) -> None:
+def _forward(
+    model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=False, a_vars=None
+) -> None:
     """Encode the forward pass: binaries for unstable neurons, ReLU outputs where needed.
-    Every layer's input is a selection of variables, so ``W_k`` enters the rows unchanged."""
+    Every layer's input is a selection of variables, so ``W_k`` enters the rows unchanged.
+    ``a_vars`` (a list) receives, per layer, each neuron's ReLU-output variable (-1: none)."""
     prev = Affine(x, np.eye(x.size), np.zeros(x.size))
     L = net.depth
     for k in range(L):
@@ -355,6 +360,10 @@ def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=Fals
             a_idx.append(a)
             a_rows.append(j)
         u_vars.append(u)
+        if a_vars is not None:
+            a_of = np.full(n, -1, dtype=np.int64)
+            a_of[np.array(a_rows, dtype=np.int64)] = np.array(a_idx, dtype=np.int64)
+            a_vars.append(a_of)
         prev = _picks(n, a_idx, a_rows)
 
 
@@ -569,7 +578,8 @@ def encode_gradient_norm(
     z_exprs: list[Affine] = []
     p_exprs: list[Affine] = []
     t_used: list[tuple[np.ndarray, np.ndarray]] = []
-    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull)
+    a_vars: list[np.ndarray] = []
+    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull, a_vars)
     W_out = net.weights[-1]
     m_out = W_out.shape[0]
     vertices = None
@@ -653,7 +663,52 @@ def encode_gradient_norm(
         p_exprs,
         bounds,
         t_used,
+        a_vars,
     )
+
+
+def propagate_fixings(
+    enc: GradientMIP, lb: np.ndarray, ub: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Interval propagation through the forward pass under a node's variable bounds (binaries
+    fixed by branching), layer by layer: each pre-activation's rigorous range over the box of
+    its inputs (:func:`affine_range`, within the program's own bounds); a free binary whose
+    neuron's range is strictly positive (negative) is fixed to 1 (0), and each ReLU-output
+    variable gets the range of its neuron's output (0 when off, ``z`` when on). Every point
+    of the program with integral binaries in the node's box satisfies the new bounds, so a
+    bound over the new box bounds the node. Returns ``(lb, ub, infeasible)``; ``infeasible``
+    when a fixed binary contradicts its neuron's range (no such point)."""
+    lb, ub = lb.copy(), ub.copy()
+    for k, z in enumerate(enc.z_exprs):
+        if z.idx.size:
+            zl, zh = affine_range(z.M, lb[z.idx], ub[z.idx], z.const)
+        else:
+            zl, zh = z.const.copy(), z.const.copy()
+        if k < len(enc.pre_bounds):
+            zl = np.maximum(zl, enc.pre_bounds[k][0])
+            zh = np.minimum(zh, enc.pre_bounds[k][1])
+        u = enc.u[k]
+        has = u >= 0
+        on, off = np.zeros(u.size, dtype=bool), np.zeros(u.size, dtype=bool)
+        on[has], off[has] = lb[u[has]] == 1.0, ub[u[has]] == 0.0
+        if np.any(on & (zh < 0)) or np.any(off & (zl > 0)):
+            return lb, ub, True
+        free = has & ~on & ~off
+        to1, to0 = free & (zl > 0), free & (zh < 0)
+        lb[u[to1]] = 1.0
+        ub[u[to0]] = 0.0
+        on, off = on | to1, off | to0
+        if k < len(enc.a_vars):
+            av = enc.a_vars[k]
+            hasa = av >= 0
+            idx = av[hasa]
+            hi = np.where(off, 0.0, np.maximum(zh, 0.0))[hasa]
+            lo = np.where(on | enc.active[k], np.maximum(zl, 0.0), 0.0)[hasa]
+            ub[idx] = np.minimum(ub[idx], hi)
+            lb[idx] = np.maximum(lb[idx], lo)
+            if np.any(lb[idx] > ub[idx]):
+                return lb, ub, True
+    return lb, ub, False
 
 
 def _lp_range(model: LinearModel, expr: Affine, j: int) -> tuple[float, float]:
