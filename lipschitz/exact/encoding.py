@@ -307,12 +307,11 @@ def _relu_hull(model, idx, vals, c0, uj, hi_j, last) -> int | None:
     return a
 
 
-def _forward(
-    model, net, bounds, active, inactive, x, u_vars, z_exprs, hull=False, a_vars=None
-) -> None:
+def _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, a_vars, hull) -> None:
     """Encode the forward pass: binaries for unstable neurons, ReLU outputs where needed.
     Every layer's input is a selection of variables, so ``W_k`` enters the rows unchanged.
-    ``a_vars`` (a list) receives, per layer, each neuron's ReLU-output variable (-1: none)."""
+    Per layer, ``u_vars``, ``z_exprs`` and ``a_vars`` receive the neurons' binaries, their
+    pre-activations and their ReLU-output variables (-1: none)."""
     prev = Affine(x, np.eye(x.size), np.zeros(x.size))
     L = net.depth
     for k in range(L):
@@ -360,10 +359,9 @@ def _forward(
             a_idx.append(a)
             a_rows.append(j)
         u_vars.append(u)
-        if a_vars is not None:
-            a_of = np.full(n, -1, dtype=np.int64)
-            a_of[np.array(a_rows, dtype=np.int64)] = np.array(a_idx, dtype=np.int64)
-            a_vars.append(a_of)
+        a_of = np.full(n, -1, dtype=np.int64)
+        a_of[np.array(a_rows, dtype=np.int64)] = np.array(a_idx, dtype=np.int64)
+        a_vars.append(a_of)
         prev = _picks(n, a_idx, a_rows)
 
 
@@ -579,7 +577,7 @@ def encode_gradient_norm(
     p_exprs: list[Affine] = []
     t_used: list[tuple[np.ndarray, np.ndarray]] = []
     a_vars: list[np.ndarray] = []
-    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, hull, a_vars)
+    _forward(model, net, bounds, active, inactive, x, u_vars, z_exprs, a_vars, hull)
     W_out = net.weights[-1]
     m_out = W_out.shape[0]
     vertices = None
@@ -684,9 +682,8 @@ def propagate_fixings(
             zl, zh = affine_range(z.M, lb[z.idx], ub[z.idx], z.const)
         else:
             zl, zh = z.const.copy(), z.const.copy()
-        if k < len(enc.pre_bounds):
-            zl = np.maximum(zl, enc.pre_bounds[k][0])
-            zh = np.minimum(zh, enc.pre_bounds[k][1])
+        zl = np.maximum(zl, enc.pre_bounds[k][0])
+        zh = np.minimum(zh, enc.pre_bounds[k][1])
         u = enc.u[k]
         has = u >= 0
         on, off = np.zeros(u.size, dtype=bool), np.zeros(u.size, dtype=bool)
@@ -698,16 +695,13 @@ def propagate_fixings(
         lb[u[to1]] = 1.0
         ub[u[to0]] = 0.0
         on, off = on | to1, off | to0
-        if k < len(enc.a_vars):
-            av = enc.a_vars[k]
-            hasa = av >= 0
-            idx = av[hasa]
-            hi = np.where(off, 0.0, np.maximum(zh, 0.0))[hasa]
-            lo = np.where(on | enc.active[k], np.maximum(zl, 0.0), 0.0)[hasa]
-            ub[idx] = np.minimum(ub[idx], hi)
-            lb[idx] = np.maximum(lb[idx], lo)
-            if np.any(lb[idx] > ub[idx]):
-                return lb, ub, True
+        av = enc.a_vars[k]
+        hasa = av >= 0
+        idx = av[hasa]
+        ub[idx] = np.minimum(ub[idx], np.where(off, 0.0, np.maximum(zh, 0.0))[hasa])
+        lb[idx] = np.maximum(lb[idx], np.where(on | enc.active[k], np.maximum(zl, 0.0), 0.0)[hasa])
+        if np.any(lb[idx] > ub[idx]):
+            return lb, ub, True
     return lb, ub, False
 
 

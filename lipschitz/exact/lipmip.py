@@ -89,7 +89,7 @@ PROOF_FIRST_NODES = 50
 the programs still open then share the rest of the time budget."""
 
 SDP_SEED_SHARE = 0.2
-"""Under a time limit, the share of it the SDP seed (HR-2) may use..."""
+"""Under a time limit, the share of it kept back for the SDP seed..."""
 SDP_SEED_FLOOR = 10.0
 """...but at least this many seconds, up to :data:`SDP_SEED_MOST` of a short limit: HR-2 of
 an (80, 80) network takes 2.6 s, so a 10 s limit with a 2 s seed budget left the bracket's
@@ -778,14 +778,18 @@ def exact(
     lower = sc.value(best, "down") if best is not None else 0.0
     lower = max(lower, 0.0)
     upper = sc.bound(max(upper_s, 0.0), "up")
+
+    def closed() -> bool:
+        return best is not None and upper - lower <= EXACT_REL_TOL * upper
+
     seed = None
-    if wants_seed and not (upper - lower <= EXACT_REL_TOL * upper and best is not None):
+    if wants_seed and not closed():
         left = None if time_limit is None else t0 + time_limit - time.perf_counter()
         seed = _sdp_seed(net, box, c, norm, sdp_seed, left)
     if seed is not None and seed.value < upper:  # a tighter certified bound from the SDP
         upper = float(seed.value)
     upper = max(upper, lower)
-    if upper - lower <= EXACT_REL_TOL * upper and best is not None:
+    if closed():
         status = "optimal"
     elif timed_out:
         status = "time_limit"
