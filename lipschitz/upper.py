@@ -11,6 +11,7 @@ import numpy as np
 
 from polyopt import NotArrow, grothendieck_sdp
 from polyopt.backends import SolverHints, choose_solvers, fallback_worth_trying
+from polyopt.conic import FactoredTooLarge
 from polyopt.logs import logs_when_verbose
 
 from .baselines import fastlip_bound, gradient_bounds, naive_bound  # noqa: F401
@@ -313,7 +314,13 @@ def _sdp_bound(
             if _out_of_time(t0, time_limit):
                 break
             left = _time_left(t0, time_limit)
-            alt = lcep.problem.solve(**relax_opts, **{**opts, "solver": other, "time_limit": left})
+            try:
+                alt = lcep.problem.solve(
+                    **relax_opts, **{**opts, "solver": other, "time_limit": left}
+                )
+            except FactoredTooLarge:  # it would expand HR-2's factored rows: no fit
+                attempts.append((other, "not applicable"))
+                continue
             attempts.append((alt.solver, alt.status))
             log.info("%s: fallback %s gave %.10g (%s)", name, alt.solver, alt.bound, alt.status)
             # a solve to tolerance is preferred unless the other bound is materially tighter

@@ -195,6 +195,8 @@ def _row_errors(relax: Relaxation, mb_f: np.ndarray, absA: dict) -> dict[str, np
         err = eps * l1 * (1 + gamma(A.shape[1] + 2))
         if unb.any():
             err = np.where(absA @ unb > 0, np.inf, err)
+            if name == "eq" and prog.factored is not None:
+                err[_factored_unbounded(prog, absA["psd"] @ unb)] = np.inf
         out[name] = err
     c_l1 = float(np.abs(prog.c) @ mb_f + abs(prog.c0))
     out["objective"] = np.array([eps * c_l1 * (1 + gamma(prog.n + 2))])
@@ -207,6 +209,49 @@ def _row_errors(relax: Relaxation, mb_f: np.ndarray, absA: dict) -> dict[str, np
 def _column_counts(A: sp.spmatrix) -> np.ndarray:
     A = A.tocsc()
     return np.diff(A.indptr)
+
+
+def _diagonal_bounds(prog, entry_bound: np.ndarray) -> list[np.ndarray]:
+    """Per PSD block, a bound on each diagonal entry from the per-entry bounds."""
+    out = []
+    for k, s in enumerate(prog.block_sizes):
+        i, j = lower_triangle(s)
+        out.append(entry_bound[prog.triangle_offsets[k] + np.flatnonzero(i == j)])
+    return out
+
+
+def _factored_unbounded(prog, entry_unbounded: np.ndarray) -> np.ndarray:
+    """Equality rows with a factored term over an unbounded diagonal entry of its block."""
+    fr = prog.factored
+    diag = _diagonal_bounds(prog, entry_unbounded)
+    bad = np.zeros(fr.size, dtype=bool)
+    for k in np.unique(fr.block):
+        on = np.flatnonzero(fr.block == k)
+        flag = (diag[k] > 0).astype(float)
+        bad[on] = (abs(fr.F[on][:, : flag.size]) @ flag) > 0
+    return np.unique(fr.eq_row[bad])
+
+
+def _factored_rounding(prog, mu: np.ndarray, entry_bound: np.ndarray) -> float:
+    """A bound on ``|<F_k(mu) - fl(F_k(mu)), P_k>|`` summed over the blocks, for the PSD
+    ``P_k`` of the exact relaxation: ``|P_pq| <= sqrt(P_pp P_qq)``, so each term's error is at
+    most ``gamma * |mu_r coef_r| (|f_r| @ sqrt(d))^2`` with ``d`` the diagonal bounds."""
+    fr = prog.factored
+    diag = _diagonal_bounds(prog, entry_bound)
+    per_block = np.bincount(fr.block, minlength=len(prog.block_sizes))
+    total = 0.0
+    absF = abs(fr.F)
+    for k in np.flatnonzero(per_block):
+        on = np.flatnonzero(fr.block == k)
+        root = np.sqrt(diag[k])
+        sub = absF[on][:, : root.size]
+        if np.any(~np.isfinite(root[np.unique(sub.indices)])):
+            return np.inf
+        s_r = sub @ np.where(np.isfinite(root), root, 0.0)
+        weight = np.abs(mu[fr.eq_row[on]] * fr.coef[on])
+        nnz = int(np.diff(sub.indptr).max(initial=0))
+        total += float(weight @ (s_r * s_r)) * gamma(2 * nnz + int(per_block[k]) + 8)
+    return round_up(total, 4)
 
 
 def _psd_weights(prog, X: list[np.ndarray]) -> np.ndarray:
@@ -228,6 +273,11 @@ def _certificate_terms(relax: Relaxation, mu, z, X, resid_from_c: bool):
     absA = {"eq": abs(prog.A_eq), "ineq": abs(prog.A_ineq), "psd": abs(prog.A_psd)}
     w = _psd_weights(prog, X)
     absw = np.abs(w)
+    F = prog.factored_duals(mu)
+    if F is not None:  # factored terms: F_k(mu) joins X_k in the residual and the objective
+        wF = _psd_weights(prog, F)
+        w = w + wF
+        absw = absw + np.abs(wF)
     c = prog.c if resid_from_c else np.zeros(prog.n)
     # dual residual r = c - A_eq^T mu - A_ineq^T z - A_psd^T w, with its rounding error
     r = c - (prog.A_eq.T @ mu + prog.A_ineq.T @ z + prog.A_psd.T @ w)
@@ -256,6 +306,11 @@ def _certificate_terms(relax: Relaxation, mu, z, X, resid_from_c: bool):
     if np.any(~np.isfinite(e_psd[used])):
         return None
     terms.append(float(absw[used] @ e_psd[used]))
+    if F is not None:
+        err_F = _factored_rounding(prog, mu, absA["psd"] @ mb_f + np.abs(prog.b_psd) + e_psd)
+        if not np.isfinite(err_F):
+            return None
+        terms.append(err_F)
     if resid_from_c:
         if not np.isfinite(errs["objective"][0]):
             return None

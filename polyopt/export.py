@@ -54,7 +54,7 @@ def _unpack(obj: Any) -> tuple[ConicProgram, Relaxation | None]:
             raise ValueError(f"unknown sense {relaxation.sense!r}")
         if not (np.isfinite(relaxation.obj_scale) and relaxation.obj_scale > 0):
             raise ValueError(f"objective scale must be positive, got {relaxation.obj_scale!r}")
-    return program, relaxation
+    return program.expanded(), relaxation
 
 
 def _sign(relaxation: Relaxation | None) -> float:

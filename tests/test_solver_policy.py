@@ -23,6 +23,8 @@ from polyopt.backends import (
     policy,
     solver_entry,
 )
+from polyopt.backends.policy import LOWRANK_MIN_SIDE
+from polyopt.conic import EXPAND_MAX_TERMS
 
 SIDES = (1, 20, 40, 41, 150, 200, 201, 400, 401, 1000)
 
@@ -85,6 +87,8 @@ def test_upper_bound_choices_are_the_previous_ones(mosek):
         hints = SolverHints(moment_side=side, first_order=order == 1, depth=depth)
         plan = choose_solvers(hints=hints)
         old = _old_upper_first(side, order, depth, mosek)
+        if order == 2 and depth == 1 and side >= LOWRANK_MIN_SIDE:
+            old = None  # wide one-hidden-layer HR-2: decided on the built program
         assert plan[0] == ("mosek" if mosek else old), (side, order, depth)
         fallbacks = [f for f in ("clarabel", "sdpa") if not (f == "clarabel" and side > 200)]
         assert plan[1:] == [f for f in fallbacks if f != plan[0]]
@@ -137,3 +141,12 @@ def test_backends_check_forms_and_statuses():
         get_backend("clarabel").solve(program, "reduced", options)
     res = get_backend("arrow").solve(program, "auto", options)  # "auto": the moment form
     assert res.status in STATUSES
+
+
+def test_factored_rows_too_large_to_expand_go_to_the_low_rank_solver(mosek):
+    fr = SimpleNamespace(expanded_terms=lambda: EXPAND_MAX_TERMS + 1)
+    program = SimpleNamespace(block_sizes=[2069, 5], n=2_000_000, factored=fr)
+    assert choose_solvers(program)[0] == "lowrank"
+    fr_small = SimpleNamespace(expanded_terms=lambda: 1000)
+    small = SimpleNamespace(block_sizes=[41], n=100, factored=fr_small)
+    assert choose_solvers(small)[0] != "lowrank"

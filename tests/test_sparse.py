@@ -518,7 +518,8 @@ def test_hr_with_a_coupling_equality():
 
 
 def test_hr_refuses_bad_constraints_beyond_the_term_limit(monkeypatch):
-    """The square of an eliminated pivot is counted before it is built."""
+    """The square of an eliminated pivot is counted before it is built; kept factored (the
+    default) it costs its own terms only, and the same limit lets it through."""
     import polyopt.relaxations.sparse as sparse_mod
 
     n = 5
@@ -527,7 +528,9 @@ def test_hr_refuses_bad_constraints_beyond_the_term_limit(monkeypatch):
     # h has n + 1 terms: at most (n + 1) (n + 2) / 2 products in its square
     monkeypatch.setattr(sparse_mod, "MAX_TERMS", (n + 1) * (n + 2) // 2 - 1)
     with pytest.raises(ValueError, match="MAX_TERMS"):
-        nearly_sparse(P, order=2)
+        nearly_sparse(P, order=2, factored_squares=False)
+    relax = nearly_sparse(P, order=2)
+    assert relax.program.factored is not None and relax.program.factored.size == 1
 
 
 def test_hr_objective_term_of_degree_above_2_must_lie_in_a_clique():

@@ -87,6 +87,9 @@ class Backend:
     """The cones it handles: equalities, inequalities, PSD blocks."""
     requires: str | None = None
     """The module it imports (an optional or separately installed package), if any."""
+    factored_rows = False
+    """Whether :meth:`_solve` takes the program's factored rows as they are; other backends
+    get :meth:`~polyopt.conic.ConicProgram.expanded`."""
     time_limit_support = "approximate"
     """``"holds"``: the backend stops within its time limit; ``"approximate"``: it checks the
     limit between steps that can take long; ``"none"``: it has no limit. Only ``"holds"``
@@ -113,6 +116,8 @@ class Backend:
 
     def solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         """Solve ``program`` in ``form`` (one of :attr:`forms`, or ``"auto"``)."""
+        if program.factored is not None and not self.factored_rows:
+            program = program.expanded()
         if form == "auto":
             form = self.choose_form(program)
         if form not in self.forms:

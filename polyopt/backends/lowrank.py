@@ -16,6 +16,7 @@ class LowRankBackend(Backend):
     name = "lowrank"
     time_limit_support = "holds"
     forms = ("moment",)
+    factored_rows = True
 
     def _solve(self, program: ConicProgram, form: str, options: SolverOptions) -> BackendResult:
         unknown = set(options.extra) - set(DEFAULTS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..conic import ConicProgram
+from ..conic import EXPAND_MAX_TERMS, ConicProgram
 from ..solvers.arrow import has_homes
 from .cvxpy_backend import MosekBackend
 from .reduced_form import fully_reducible
@@ -105,8 +105,11 @@ def choose_solvers(
     is needed, and the first choice is ``None`` where it depends on the built program: pass
     ``solver=None`` to :func:`polyopt.solve`, which asks again with the program.
 
-    The first choice: HiGHS for linear programs; MOSEK when licensed; on the hints, the mixing
-    method (sign programs) or the low-rank solver for first-order relaxations of
+    The first choice: the low-rank solver when the program's factored rows would expand
+    past :data:`polyopt.conic.EXPAND_MAX_TERMS` terms (HR-2 of a wide network; with the
+    hints alone, one-hidden-layer HR-2 with ``moment_side >= LOWRANK_MIN_SIDE`` is left to the
+    built program: ``None``); HiGHS for linear programs; MOSEK when licensed; on the hints,
+    the mixing method (sign programs) or the low-rank solver for first-order relaxations of
     one-hidden-layer networks with ``moment_side >= LOWRANK_MIN_SIDE``, the block-arrow solver
     for first-order relaxations or one-hidden-layer networks with ``moment_side >
     ARROW_MIN_SIDE``; otherwise by size: Clarabel while every PSD block has side <=
@@ -134,10 +137,15 @@ def choose_solvers(
 
 
 def _first_choice(program: ConicProgram | None, h: SolverHints, side: int) -> str | None:
+    factored = getattr(program, "factored", None)
+    if factored is not None and factored.expanded_terms() > EXPAND_MAX_TERMS:
+        return "lowrank"  # the one solver that takes factored rows as they are
     if MosekBackend().available():
         return "mosek"
     if h.first_order and h.depth == 1 and side >= LOWRANK_MIN_SIDE:
         return "mixing" if h.sign_program else "lowrank"
+    if program is None and h.depth == 1 and not h.first_order and side >= LOWRANK_MIN_SIDE:
+        return None  # HR-2 of a wide network: its factored rows decide (see above)
     if side > ARROW_MIN_SIDE and (h.first_order or h.depth == 1):
         return "arrow"
     if program is None:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..algebra import Polynomial, Variable
-from ..conic import ConicProgram
+from ..conic import ConicProgram, FactoredRows
 from ..model import Problem
 from ..monomials import (
     MomentIndex,
@@ -156,6 +156,19 @@ class EqualityFamily:
 
 
 @dataclass
+class FactoredEquality:
+    """The row ``L_y(h) + coef * L_y(e^2) = 0``, with ``L_y(e^2) = <f f^T, M>`` kept factored:
+    ``f`` holds the coefficients of the affine (or any) ``e`` over the basis of the PSD block
+    ``block`` (an index into the block list), whose every monomial must be in that basis."""
+
+    name: str
+    h: Term
+    block: int
+    e: Term
+    coef: float
+
+
+@dataclass
 class Relaxation:
     """A built relaxation: the conic program, the moment monomials and how to undo scaling."""
 
@@ -254,15 +267,23 @@ def assemble(
     scalar_ineqs: list[tuple[str, Term]] | None = None,
     equalities: list[EqualityFamily] | None = None,
     squares: dict[int, tuple[float, float]] | None = None,
+    factored: list[FactoredEquality] | None = None,
 ) -> tuple[ConicProgram, np.ndarray]:
     """Build the conic program; returns it with the moment codes (row 0 = the monomial 1).
 
     ``squares`` (``{v: (b, c)}`` for equalities ``v^2 = b v + c`` of the problem, such as
     binary or +-1 variables) rewrites every moment modulo these identities, which hold on the
-    feasible set, and leaves the monomials divisible by ``v^2`` out of the block bases."""
+    feasible set, and leaves the monomials divisible by ``v^2`` out of the block bases.
+    ``factored`` rows come after the equality families, their ``e^2`` parts kept factored
+    (:class:`~polyopt.conic.FactoredRows`)."""
     scalar_ineqs = scalar_ineqs or []
-    equalities = equalities or []
+    equalities = list(equalities or [])
     squares = squares or {}
+    factored = factored or []
+    one = np.full((1, width), nvars, dtype=np.int64)
+    first_factored = sum(fam.multipliers.shape[0] for fam in equalities)
+    equalities += [EqualityFamily(fe.name, one, fe.h) for fe in factored]
+    bases: list[np.ndarray] = []
     chunks: list[np.ndarray] = []
     psd_rows: list[np.ndarray] = []
     psd_vals: list[np.ndarray] = []
@@ -271,6 +292,7 @@ def assemble(
     for blk in blocks:
         check_time()
         basis = drop_squares(blk.basis, squares, nvars) if squares else blk.basis
+        bases.append(basis)
         s = basis.shape[0]
         i, j = lower_triangle(s)
         pair = code_products(basis[i], basis[j], width, nvars)
@@ -381,10 +403,21 @@ def assemble(
     eq_chunks = range(eq_start, eq_start + len(equalities))
     A_eq, b_eq = to_matrix(eq_rows, eq_vals, eq_chunks, eq_offset, "eq")
     b_eq = -b_eq  # L(h m) = 0  <=>  A y = -const
+    fr = _factored_rows(factored, bases, first_factored, width, nvars) if factored else None
+    if fr is not None:
+        row_l1["eq"] = row_l1["eq"] + np.bincount(
+            fr.eq_row,
+            np.abs(fr.coef) * np.asarray(abs(fr.F).sum(axis=1)).ravel() ** 2,
+            minlength=eq_offset,
+        )
     if squares:  # rows the rewriting made 0 = 0 (the defining equalities themselves)
         nonempty = (np.diff(A_eq.indptr) > 0) | (np.abs(b_eq) > 1e-12)
+        if fr is not None:
+            nonempty[fr.eq_row] = True
         A_eq, b_eq = A_eq[nonempty], b_eq[nonempty]
         row_l1["eq"] = row_l1["eq"][nonempty]
+        if fr is not None:
+            fr = fr.select(nonempty)
     c = np.bincount(obj_idx, weights=obj_coeffs, minlength=nmom)
     program = ConicProgram(
         c=c[1:],
@@ -399,9 +432,42 @@ def assemble(
         block_names=[b.name for b in blocks],
         row_names=[name for name, _ in scalar_ineqs],
         row_l1=row_l1,
+        factored=fr,
     )
     program.check()
     return program, index.codes
+
+
+def _factored_rows(
+    factored: list[FactoredEquality], bases: list[np.ndarray], first: int, width: int, nvars: int
+) -> FactoredRows:
+    """The :class:`FactoredRows` of ``factored`` (equality rows from ``first`` on)."""
+    side = max(b.shape[0] for b in bases)
+    rows, cols, vals = [], [], []
+    for r, fe in enumerate(factored):
+        basis = bases[fe.block]
+        where = {tuple(code): p for p, code in enumerate(basis.tolist())}
+        codes = fe.e.codes
+        if codes.shape[1] < width:
+            pad = np.full((codes.shape[0], width - codes.shape[1]), nvars, dtype=np.int64)
+            codes = np.sort(np.concatenate([codes, pad], axis=1), axis=1)
+        pos = [where.get(tuple(code)) for code in codes[:, :width].tolist()]
+        if any(p is None for p in pos):
+            raise ValueError(f"{fe.name}: a monomial of e is not in the basis of its block")
+        rows.append(np.full(len(pos), r))
+        cols.append(np.asarray(pos, dtype=np.int64))
+        vals.append(fe.e.coeffs)
+    F = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(factored), side),
+    )
+    F.sum_duplicates()
+    return FactoredRows(
+        first + np.arange(len(factored)),
+        np.array([fe.block for fe in factored]),
+        F,
+        np.array([fe.coef for fe in factored]),
+    )
 
 
 # ----------------------------------------------------------------- shared by every hierarchy
@@ -436,6 +502,7 @@ def finish(
     equalities=None,
     info: dict | None = None,
     reduce_squares: bool = False,
+    factored: list[FactoredEquality] | None = None,
 ) -> Relaxation:
     """Assemble blocks into a :class:`Relaxation` carrying the scaling of ``sc``.
 
@@ -443,7 +510,15 @@ def finish(
     (binary and +-1 variables; see :func:`assemble`)."""
     squares = square_rules(sc.equalities) if reduce_squares else None
     program, moments = assemble(
-        sc.nvars, sc.width, sc.objective, sc.constant, blocks, scalar_ineqs, equalities, squares
+        sc.nvars,
+        sc.width,
+        sc.objective,
+        sc.constant,
+        blocks,
+        scalar_ineqs,
+        equalities,
+        squares,
+        factored,
     )
     return Relaxation(
         program=program,

@@ -16,6 +16,7 @@ from ..monomials import basis_codes, code_degrees, code_products
 from ..structure import CliqueStructure, build_structure, supports
 from .assemble import (
     EqualityFamily,
+    FactoredEquality,
     LocalizingBlock,
     Relaxation,
     Term,
@@ -212,13 +213,22 @@ def _pivot_square(h: Term, v: int) -> Term:
     )
 
 
-def _bad_terms(sc, bad: list[int], pivots: dict[int, int], n: int) -> int:
+def _pivot_parts(h: Term, v: int) -> tuple[Term, Term]:
+    """``(c^2 v^2, e)`` for ``h = c v + e``: the row ``L(c^2 v^2) - L(e^2) = 0`` of
+    :func:`_pivot_square` with ``e`` kept apart (for a factored ``L(e^2)``)."""
+    at_v = h.codes[:, 0] == v
+    c = float(h.coeffs[at_v].sum())
+    vv = code_products(h.codes[at_v][:1], h.codes[at_v][:1], h.codes.shape[1], h.nvars)
+    return Term(vv, np.array([c * c]), h.nvars), Term(h.codes[~at_v], h.coeffs[~at_v], h.nvars)
+
+
+def _bad_terms(sc, bad: list[int], pivots: dict[int, int], n: int, factored: bool) -> int:
     """How many terms the bad constraints expand into (see :data:`MAX_TERMS`)."""
     total = 0
     for b in bad:
         t = sc.polys[b].codes.shape[0]
         if b in pivots:
-            total += t * (t + 1) // 2
+            total += 2 * t if factored else t * (t + 1) // 2
         elif sc.kinds[b] == "eq" and sc.polys[b].degree <= 1:
             total += (n + 1) * t
         else:
@@ -234,6 +244,7 @@ def nearly_sparse(
     chordal: str = "min_degree",
     scale: bool = True,
     eliminate: bool = True,
+    factored_squares: bool = True,
 ) -> Relaxation:
     """The heuristic hierarchy HR-d (MomNlySpOpt-d).
 
@@ -252,6 +263,9 @@ def nearly_sparse(
     ``L(c^2 v^2 - e^2) = 0``. This is the same relaxation: ``M_1`` with ``M_1 h = 0`` is
     ``T M_1' T^T`` for the smaller ``M_1'``, and these rows tie the clique blocks' moments of
     ``v`` to it. The moment matrix is smaller and, unlike ``L(h^2) = 0``, has an interior.
+    With ``factored_squares`` (the default) ``L(e^2) = <f f^T, M_1'>`` stays a factored row
+    (:class:`~polyopt.conic.FactoredRows`): ``O(p)`` data for ``e`` over ``p`` variables
+    instead of ``O(p^2)`` monomial terms; solvers that do not take factored rows expand it.
 
     From order 2 on, moments are rewritten modulo the equalities ``v^2 = b v + c`` of the
     problem (binary and +-1 variables) and ``v^2`` leaves the block bases: valid identities
@@ -276,7 +290,7 @@ def nearly_sparse(
     n = sc.nvars
     blocks, eqs = _clique_blocks(sc, structure, d, good)
     pivots = affine_pivots(sc, bad, structure.cliques, sc.objective) if eliminate else {}
-    terms = _bad_terms(sc, bad, pivots, n)
+    terms = _bad_terms(sc, bad, pivots, n, factored_squares)
     if terms > MAX_TERMS:
         raise ValueError(
             f"HR-{d}: the {len(bad)} bad constraints expand into about {terms:,} terms "
@@ -287,21 +301,27 @@ def nearly_sparse(
     kept = np.setdiff1d(np.arange(n), list(pivots.values()))
     blocks.insert(0, LocalizingBlock("first-order moment matrix", basis_codes(kept, 1, 2 * d, n)))
     scalar = []
+    factored: list[FactoredEquality] = []
     for b in bad:
         g = sc.polys[b]
         if b in pivots:
             v = pivots[b]
+            # L(e^2) over M_1's basis stays factored when e has no other eliminated pivot
+            factor = factored_squares and np.isin(_pivot_parts(g, v)[1].support, kept).all()
             mates = sorted({int(u) for c in structure.cliques if v in c for u in c if u != v})
             eqs.append(
                 EqualityFamily(f"L(c{b} m) = 0", basis_codes(np.array(mates), 1, 2 * d, n), g)
             )
-            eqs.append(
-                EqualityFamily(
-                    f"L(c{b} (2 v - c{b})) = 0",
-                    basis_codes(np.arange(0), 0, 2 * d, n),
-                    _pivot_square(g, v),
+            name = f"L(c{b} (2 v - c{b})) = 0"
+            if factor:
+                vv, e = _pivot_parts(g, v)
+                factored.append(FactoredEquality(name, vv, 0, e, -1.0))
+            else:
+                eqs.append(
+                    EqualityFamily(
+                        name, basis_codes(np.arange(0), 0, 2 * d, n), _pivot_square(g, v)
+                    )
                 )
-            )
         elif sc.kinds[b] == "ineq":
             scalar.append((f"L(c{b}) >= 0", g))
         elif problem.constraints[b].poly.degree <= 1:
@@ -316,7 +336,18 @@ def nearly_sparse(
         "bad": bad,
         "eliminated": sorted(pivots.values()),
     }
-    return finish(sc, d, "nearly", problem.sense, blocks, scalar, eqs, info, reduce_squares=d >= 2)
+    return finish(
+        sc,
+        d,
+        "nearly",
+        problem.sense,
+        blocks,
+        scalar,
+        eqs,
+        info,
+        reduce_squares=d >= 2,
+        factored=factored,
+    )
 
 
 def resolve_sparsity(problem: Problem, order, sparsity, options: Mapping) -> Relaxation:
@@ -327,7 +358,7 @@ def resolve_sparsity(problem: Problem, order, sparsity, options: Mapping) -> Rel
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for sparsity='correlative'")
         return correlative(problem, order, **options)
-    allowed = {"cliques", "bad", "chordal", "scale", "eliminate"}
+    allowed = {"cliques", "bad", "chordal", "scale", "eliminate", "factored_squares"}
     bad_opts = set(options) - allowed
     if bad_opts:
         raise ValueError(f"unknown option(s) {sorted(bad_opts)} for sparsity='nearly'")

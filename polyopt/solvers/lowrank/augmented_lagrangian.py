@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 from scipy.optimize import minimize
 
 from ...conic import ConicProgram
@@ -101,10 +102,13 @@ class _Lagrangian:
             out.append(np.einsum("ij,ij->i", SR, R.reshape(-1, g.rank)[g.fixed]) / g.fixed_sq)
         return out
 
-    def dual_blocks(self, theta, gx) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def dual_blocks(self, theta, gx, teq) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The dual matrices with the fixed rows' multipliers subtracted, and those."""
         Rs, _ = self.split(theta)
         Ss = self.slack_blocks(gx)
+        for k, extra in enumerate(self.factored_slack(teq)):
+            if extra is not None:
+                Ss[k] = Ss[k] + extra
         lams = self.fixed_multipliers(Rs, Ss)
         for g, S, lam in zip(self.f.groups, Ss, lams):
             if g.fixed is not None:
@@ -124,8 +128,49 @@ class _Lagrangian:
         x[self.f.free_pos] = w
         return x
 
-    def multipliers(self, x, lam_eq, lam_in, sigma):
+    def factored_values(self, Rs: list[np.ndarray]) -> np.ndarray:
+        """The factored terms ``coef ||R^T f||^2`` summed into their A_eq rows."""
+        out = np.zeros(self.f.b_eq.size)
+        for fg in self.f.factored:
+            R = Rs[fg.group]
+            # f^T R for each term: gather the term's block, then a row-wise product
+            FR = _rows_times(fg.F, R, fg.slot)
+            out += np.bincount(fg.row, fg.coef * np.einsum("ij,ij->i", FR, FR), out.size)
+        return out
+
+    def factored_grad(self, Rs: list[np.ndarray], teq: np.ndarray) -> list[np.ndarray | None]:
+        """Per group: ``-2 sum_r teq_r coef_r f_r f_r^T R`` (the factored rows' part of the
+        gradient ``2 S R``), or None."""
+        out: list[np.ndarray | None] = [None] * len(self.f.groups)
+        for fg in self.f.factored:
+            R = Rs[fg.group]
+            FR = _rows_times(fg.F, R, fg.slot)
+            W = (teq[fg.row] * fg.coef)[:, None] * FR
+            G = np.zeros_like(R)
+            for slot in np.unique(fg.slot):
+                on = fg.slot == slot
+                G[slot] = fg.F[on].T @ W[on]
+            out[fg.group] = -2.0 * G if out[fg.group] is None else out[fg.group] - 2.0 * G
+        return out
+
+    def factored_slack(self, teq: np.ndarray) -> list[np.ndarray | None]:
+        """Per group: ``-sum_r teq_r coef_r f_r f_r^T`` stacked like the blocks, or None."""
+        out: list[np.ndarray | None] = [None] * len(self.f.groups)
+        for fg in self.f.factored:
+            g = self.f.groups[fg.group]
+            S = np.zeros((g.blocks.size, g.size, g.size))
+            for slot in np.unique(fg.slot):
+                on = np.flatnonzero(fg.slot == slot)
+                Fs = fg.F[on]
+                w = sp.diags(teq[fg.row[on]] * fg.coef[on])
+                S[slot] -= (Fs.T @ (w @ Fs)).toarray()
+            out[fg.group] = S if out[fg.group] is None else out[fg.group] + S
+        return out
+
+    def multipliers(self, x, lam_eq, lam_in, sigma, Rs=None):
         h = self.f.A_eq @ x - self.f.b_eq
+        if self.f.factored:
+            h = h + self.factored_values(Rs)
         gi = self.f.A_in @ x - self.f.b_in
         teq = lam_eq - sigma * h
         tin = np.maximum(0.0, lam_in - sigma * gi)
@@ -146,7 +191,7 @@ class _Lagrangian:
     def __call__(self, theta, lam_eq, lam_in, sigma):
         Rs, _ = self.split(theta)
         x = self.entries(theta, Rs)
-        h, gi, teq, tin = self.multipliers(x, lam_eq, lam_in, sigma)
+        h, gi, teq, tin = self.multipliers(x, lam_eq, lam_in, sigma, Rs)
         val = (
             float(self.f.c @ x)
             - float(lam_eq @ h)
@@ -155,8 +200,11 @@ class _Lagrangian:
         )
         gx = self.grad_x(teq, tin)
         grad = np.empty_like(theta)
-        for g, R, S in zip(self.f.groups, Rs, self.slack_blocks(gx)):
+        extra = self.factored_grad(Rs, teq) if self.f.factored else [None] * len(Rs)
+        for g, R, S, E in zip(self.f.groups, Rs, self.slack_blocks(gx), extra):
             G = 2.0 * (S @ R)
+            if E is not None:
+                G = G + E
             if g.fixed is not None:  # chain rule through the row normalization
                 P = theta[g.offset : g.offset + g.nparams].reshape(-1, g.rank)[g.fixed]
                 norms = np.linalg.norm(P, axis=1)
@@ -169,6 +217,15 @@ class _Lagrangian:
             grad[g.offset : g.offset + g.nparams] = G.ravel()
         grad[self.f.nparams - self.f.free_pos.size :] = gx[self.f.free_pos]
         return val, grad
+
+
+def _rows_times(F: sp.csr_matrix, R: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """``F[t] @ R[slot[t]]`` for each term ``t`` (R stacked ``(blocks, side, rank)``)."""
+    out = np.empty((F.shape[0], R.shape[2]))
+    for s in np.unique(slot):
+        on = slot == s
+        out[on] = F[on] @ R[s]
+    return out
 
 
 def _min_eigs(blocks: list[np.ndarray]) -> float:
@@ -280,13 +337,14 @@ def augmented_lagrangian(
         )
         theta = res.x
         iterations += int(res.nit)
-        x = fun.entries(theta)
-        h, gi, teq, tin = fun.multipliers(x, lam_eq, lam_in, sigma)
+        Rs_now = fun.split(theta)[0]
+        x = fun.entries(theta, Rs_now)
+        h, gi, teq, tin = fun.multipliers(x, lam_eq, lam_in, sigma, Rs_now)
         lam_eq, lam_in = teq, tin
         pinf = max(float(np.abs(h).max(initial=0.0)), float(np.maximum(-gi, 0.0).max(initial=0.0)))
         gx = fun.grad_x(lam_eq, lam_in)
         primal = float(form_.c @ x)
-        Ss, lams = fun.dual_blocks(theta, gx)
+        Ss, lams = fun.dual_blocks(theta, gx, lam_eq)
         dual = float(lam_eq @ form_.b_eq + lam_in @ form_.b_in)
         dual += sum(float(lam @ g.fixed_sq) for g, lam in zip(form_.groups, lams) if lam.size)
         # a certified-looking dual value: eigenvalue deficit times (a guess of) the trace
@@ -354,7 +412,7 @@ def recover(
     X: list[np.ndarray | None] = [None] * len(program.block_sizes)
     for k in np.flatnonzero(~from_rows):
         X[-1 - form_.in_origin[k]] = np.array([[lin[k]]])
-    Ss, lams = fun.dual_blocks(theta, gx)
+    Ss, lams = fun.dual_blocks(theta, gx, lam_eq)
     for g, S, lam in zip(form_.groups, Ss, lams):
         for slot, k in enumerate(g.blocks):
             X[k] = scale * S[slot]

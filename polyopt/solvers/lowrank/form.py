@@ -11,7 +11,7 @@ are scaled to unit norm.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +59,18 @@ class LowRankForm:
     eq_origin: np.ndarray  # per A_eq row: index of the conic equality, or -1 (a link row)
     in_origin: np.ndarray  # per A_in row: conic inequality index, or -(1 + 1x1 block index)
     nparams: int
+    factored: list[_FactoredGroup] = field(default_factory=list)
+
+
+@dataclass
+class _FactoredGroup:
+    """Factored terms ``coef * ||R^T f||^2`` of A_eq rows on the blocks of one group."""
+
+    group: int  # index into LowRankForm.groups
+    slot: np.ndarray  # the block's position in the group's stack, per term
+    row: np.ndarray  # the A_eq row of the form, per term
+    F: sp.csr_matrix  # terms x side
+    coef: np.ndarray  # scaled like the row
 
 
 def constraint_signature(form: LowRankForm) -> str:
@@ -86,11 +98,17 @@ def constraint_signature(form: LowRankForm) -> str:
             add(g.fixed)
             add(g.fixed_sq)
     add(np.array([form.nparams, form.free_pos.size, form.c.size]))
+    for fg in form.factored:
+        for a in (fg.slot, fg.row, fg.F.indptr, fg.F.indices, fg.F.data, fg.coef):
+            add(a)
     return h.hexdigest()
 
 
-def _normalize(A: sp.csr_matrix, b: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel() + b**2)
+def _normalize(
+    A: sp.csr_matrix, b: np.ndarray, extra_sq: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    sq = np.asarray(A.multiply(A).sum(axis=1)).ravel() + b**2
+    norms = np.sqrt(sq if extra_sq is None else sq + extra_sq)
     norms[norms == 0] = 1.0
     D = sp.diags(1.0 / norms)
     return (D @ A).tocsr(), b / norms, norms
@@ -174,6 +192,9 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     row_of_col = psd_rows[np.minimum(col, max(T - 1, 0))] if T else col
     ok &= (li_all[row_of_col] == lj_all[row_of_col]) if T else ok
     ok &= (b_eq[single] / np.where(coef == 0, 1.0, coef)) > 0
+    fr = program.factored
+    if fr is not None:  # a row with factored terms fixes no diagonal entry alone
+        ok &= ~np.isin(eq_origin[single], fr.eq_row)
     single, col, coef = single[ok], col[ok], coef[ok]
     col, first = np.unique(col, return_index=True)
     single, coef = single[first], coef[first]
@@ -192,8 +213,18 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
     A_eq.eliminate_zeros()
     A_in.eliminate_zeros()
 
+    # factored terms: their form rows, and their size in the row norms
+    fac_row = np.zeros(0, dtype=np.int64)
+    extra_sq = None
+    if fr is not None:
+        where = np.full(program.A_eq.shape[0], -1)
+        prog_rows = np.flatnonzero(eq_origin >= 0)
+        where[eq_origin[prog_rows]] = prog_rows
+        fac_row = where[fr.eq_row]
+        fnorm_sq = np.asarray(fr.F.multiply(fr.F).sum(axis=1)).ravel()
+        extra_sq = np.bincount(fac_row, (fr.coef * fnorm_sq) ** 2, minlength=A_eq.shape[0])
     # unit-norm rows and objective (zero rows keep norm 1)
-    A_eq, b_eq, eq_scale = _normalize(A_eq, b_eq)
+    A_eq, b_eq, eq_scale = _normalize(A_eq, b_eq, extra_sq)
     A_in, b_in, in_scale = _normalize(A_in, b_in)
     obj_scale = float(np.linalg.norm(c)) or 1.0
     c = c / obj_scale
@@ -205,6 +236,9 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         coo = M.tocoo()
         pairs = np.unique(np.column_stack([coo.row, blk_of_x[coo.col]]), axis=0)
         pairs = pairs[pairs[:, 1] >= 0]
+        touching += np.bincount(pairs[:, 1], minlength=nb)
+    if fr is not None:
+        pairs = np.unique(np.column_stack([fac_row, fr.block]), axis=0)
         touching += np.bincount(pairs[:, 1], minlength=nb)
     ranks = _ranks(program, touching, options)
 
@@ -241,6 +275,27 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         param += g.nparams
         groups.append(g)
     free_pos = T + np.arange(free.size)
+    factored = []
+    if fr is not None:
+        group_of = np.full(nb, -1)
+        slot_of = np.full(nb, -1)
+        for gi, g in enumerate(groups):
+            group_of[g.blocks] = gi
+            slot_of[g.blocks] = np.arange(g.blocks.size)
+        if np.any(group_of[fr.block] < 0):
+            raise ValueError("a factored row reads a 1 x 1 block; the lowrank form needs side >= 2")
+        for gi in np.unique(group_of[fr.block]):
+            on = np.flatnonzero(group_of[fr.block] == gi)
+            side = groups[gi].size
+            factored.append(
+                _FactoredGroup(
+                    int(gi),
+                    slot_of[fr.block[on]],
+                    fac_row[on],
+                    fr.F[on][:, :side].tocsr(),
+                    fr.coef[on] / eq_scale[fac_row[on]],
+                )
+            )
     return LowRankForm(
         c,
         c0,
@@ -257,4 +312,5 @@ def build_lowrank_form(program: ConicProgram, options: dict) -> LowRankForm:
         eq_origin,
         in_origin,
         param + free.size,
+        factored,
     )
