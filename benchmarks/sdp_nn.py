@@ -48,6 +48,12 @@ def main() -> None:
     )
     ap.add_argument("--samples", type=int, default=50_000)
     ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds per SDP bound (a stopped solve still returns a certified bound)",
+    )
+    ap.add_argument(
         "--no-cuts",
         action="store_true",
         help="SDP relaxations without the interval cuts (fewer dense rows)",
@@ -82,7 +88,14 @@ def main() -> None:
             rows.append((m, lp.upper_bound(net, method=m, domain=dom, output=args.label)))
         for m in filter(None, args.sdp.split(",")):
             kw = {"method": "shor"} if m == "shor" else {"order": int(m[-1])}
-            b = lp.upper_bound(net, domain=dom, output=args.label, cuts=not args.no_cuts, **kw)
+            b = lp.upper_bound(
+                net,
+                domain=dom,
+                output=args.label,
+                cuts=not args.no_cuts,
+                time_limit=args.time_limit,
+                **kw,
+            )
             rows.append((m, b))
         for m, b in rows:
             pub = PUBLISHED[name].get(m)
