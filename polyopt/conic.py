@@ -193,7 +193,8 @@ class ConicProgram:
 
     def expanded(self, max_terms: int = EXPAND_MAX_TERMS) -> ConicProgram:
         """The same program with the factored terms written out over the moments (for the
-        solvers that do not take factored rows); raises ``ValueError`` past ``max_terms``."""
+        solvers that do not take factored rows); raises :class:`FactoredTooLarge` past
+        ``max_terms``."""
         fr = self.factored
         if fr is None:
             return self
@@ -206,7 +207,6 @@ class ConicProgram:
             )
         off = self.triangle_offsets
         rows, vals, cols = [], [], []
-        const = np.zeros(self.A_eq.shape[0])
         for r in range(fr.size):
             k = int(fr.block[r])
             s = self.block_sizes[k]
