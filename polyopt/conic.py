@@ -164,13 +164,10 @@ class ConicProgram:
                 or fr.block.max() >= nb
             ):
                 raise ValueError("factored rows refer to missing equality rows or blocks")
-            sides = np.asarray(self.block_sizes)[fr.block] if fr.size else np.zeros(0)
-            last = np.zeros(fr.size, dtype=np.int64)
-            has = np.diff(fr.F.indptr) > 0
-            Fs = fr.F.copy()
-            Fs.sort_indices()
-            last[has] = Fs.indices[Fs.indptr[1:][has] - 1]
-            if np.any(last >= sides) or fr.F.shape[0] != fr.size:
+            sides = np.asarray(self.block_sizes, dtype=np.int64)[fr.block]
+            if fr.F.shape[0] != fr.size or np.any(
+                fr.F.indices >= np.repeat(sides, np.diff(fr.F.indptr))
+            ):
                 raise ValueError("a factored row's factor is longer than its block")
             if not (np.all(np.isfinite(fr.F.data)) and np.all(np.isfinite(fr.coef))):
                 raise ValueError("non-finite data in the factored rows")
@@ -206,24 +203,23 @@ class ConicProgram:
                 "takes them factored (solver='lowrank'), or a first-order relaxation"
             )
         off = self.triangle_offsets
-        rows, vals, cols = [], [], []
-        for r in range(fr.size):
-            k = int(fr.block[r])
-            s = self.block_sizes[k]
-            lo, hi = fr.F.indptr[r], fr.F.indptr[r + 1]
-            idx, f = fr.F.indices[lo:hi], fr.F.data[lo:hi]
-            a, b = np.meshgrid(np.arange(idx.size), np.arange(idx.size), indexing="ij")
-            sel = idx[a] >= idx[b]
-            p, q = idx[a][sel], idx[b][sel]
-            w = fr.coef[r] * f[a][sel] * f[b][sel] * np.where(p == q, 1.0, 2.0)
-            # triangle row of (p, q), p >= q, column-major lower: q*s - q(q-1)/2 + (p - q)
-            tri = off[k] + q * s - q * (q - 1) // 2 + (p - q)
-            rows.append(np.full(tri.size, fr.eq_row[r]))
-            vals.append(w)
-            cols.append(tri)
-        rows_a = np.concatenate(rows) if rows else np.zeros(0, int)
-        tri_a = np.concatenate(cols) if cols else np.zeros(0, int)
-        w_a = np.concatenate(vals) if vals else np.zeros(0)
+        # every ordered pair (a, b) of factor entries of one term, in one vectorized pass
+        F = fr.F.tocsr()
+        F.sort_indices()
+        n_r = np.diff(F.indptr)
+        n_e = np.repeat(n_r, n_r)  # per entry: its term's entry count
+        a = np.repeat(np.arange(F.nnz), n_e)
+        first_pair = np.repeat(np.cumsum(n_e) - n_e, n_e)
+        b = np.repeat(np.repeat(F.indptr[:-1], n_r), n_e) + np.arange(a.size) - first_pair
+        term = np.repeat(np.repeat(np.arange(fr.size), n_r), n_e)
+        p, q = F.indices[a], F.indices[b]
+        sel = p >= q
+        a, b, p, q, term = a[sel], b[sel], p[sel], q[sel], term[sel]
+        w_a = fr.coef[term] * F.data[a] * F.data[b] * np.where(p == q, 1.0, 2.0)
+        s = np.asarray(self.block_sizes)[fr.block[term]]
+        # triangle row of (p, q), p >= q, column-major lower: q*s - q(q-1)/2 + (p - q)
+        tri_a = off[fr.block[term]] + q * s - q * (q - 1) // 2 + (p - q)
+        rows_a = fr.eq_row[term]
         # row r of A_psd is the entry's moments; the constant b_psd moves to the right side
         P = sp.csr_matrix((w_a, (rows_a, tri_a)), shape=(self.A_eq.shape[0], off[-1]))
         A_add = P @ self.A_psd
