@@ -49,9 +49,11 @@ DEFAULTS = {
     "refine": 2,
     "threads": 1,
     "max_memory_gb": None,
+    "pace": 0.5,
 }
 """``max_memory_gb``: the memory the Schur complement may take (None: 80 % of the memory
-available when the solve starts)."""
+available when the solve starts). ``pace``: how fast the primal residual may fall relative
+to the duality measure (see :func:`residual_share`; None: the full Newton step on it)."""
 
 
 def schur_bytes(form: ArrowForm) -> int:
@@ -193,11 +195,7 @@ class _Schur:
                 self.corr_inv, corr[self.corr_src], minlength=self.corr_dst.size
             )
             MDD = MDD.reshape(nD, nD)  # symmetric; the factorization reads the lower triangle
-            try:
-                self.chol = sla.cho_factor(MDD, lower=True, check_finite=False)
-            except np.linalg.LinAlgError:
-                reg = 1e-12 * max(1.0, np.abs(np.diag(MDD)).max())
-                self.chol = sla.cho_factor(MDD + reg * np.eye(nD), lower=True, check_finite=False)
+            self.chol = _regularized_cholesky(MDD)
         self.MLD = MLD
 
     def solve(self, r: np.ndarray) -> np.ndarray:
@@ -219,6 +217,25 @@ class _Schur:
             out[self.form.dense] = yD
         out[self.local_rows] = tL.reshape(-1)[self.local_flat]
         return out
+
+
+def _regularized_cholesky(M: np.ndarray):
+    """Cholesky factor of the symmetric ``M``, with a growing diagonal shift (relative to its
+    largest diagonal entry, up to 1e-6) when rounding leaves it not quite positive definite;
+    the Newton directions' iterative refinement on the exact operator absorbs the shift."""
+    try:
+        return sla.cho_factor(M, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        pass
+    top = max(1.0, float(np.abs(np.diag(M)).max()))
+    for rel in (1e-12, 1e-10, 1e-8, 1e-6):
+        try:
+            return sla.cho_factor(
+                M + rel * top * np.eye(M.shape[0]), lower=True, check_finite=False
+            )
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError("the Schur complement is not positive definite")
 
 
 GATHER_MAX = 2500
@@ -357,6 +374,22 @@ class _Newton:
         return dy, dX, dZ
 
 
+def residual_share(pace: float | None, pinf_ratio: float, mu_ratio: float) -> float:
+    """The share ``eta`` of the primal residual that the next Newton step removes.
+
+    ``pinf_ratio`` and ``mu_ratio`` are the primal residual and the duality measure relative
+    to their starting values. With ``eta = min(1, pace * pinf_ratio / mu_ratio)`` the residual
+    falls no faster than ``mu`` (up to the factor ``pace``). Moment relaxations with equality
+    constraints have no strictly feasible primal point (``y (y - z) = 0`` and the like put
+    fixed vectors in the kernels of the moment blocks); removing the residual first pins those
+    eigenvalues of ``X`` near zero long before the gap closes, the dual slacks blow up along
+    them and the method stalls with a gap of ~1e-3 (HR-2 of deep networks). Kept in step with
+    ``mu``, the iterates stay near the central path of the perturbed problem."""
+    if pace is None or mu_ratio <= 0:
+        return 1.0
+    return float(min(1.0, pace * pinf_ratio / mu_ratio))
+
+
 def interior_point(form: ArrowForm, opts: dict, verbose: bool, deadline: float | None = None):
     """HKM predictor-corrector on ``form`` with the options ``opts`` (those of
     :data:`DEFAULTS` but ``big_side`` and ``threads``, which the form and the caller use);
@@ -385,6 +418,8 @@ def interior_point(form: ArrowForm, opts: dict, verbose: bool, deadline: float |
         try:
             LXi, LZi = _inverse_factors(X), _inverse_factors(Z)
         except np.linalg.LinAlgError:
+            if verbose:
+                print("    the factorization of X or Z failed")
             status = "inaccurate"
             break
         Zi = [np.swapaxes(li, -1, -2) @ li for li in LZi]
@@ -415,10 +450,13 @@ def interior_point(form: ArrowForm, opts: dict, verbose: bool, deadline: float |
         if deadline is not None and time.perf_counter() + step_seconds > deadline:
             status = "time_limit"  # the next step would end past the limit
             break
+        if it == 1:
+            pinf0, mu0 = pinf, mu
+        eta = residual_share(opts.get("pace"), pinf / pinf0 if pinf0 > 0 else np.inf, mu / mu0)
         try:
             schur.assemble(X, Zi)
             refine = int(opts["refine"]) if err < REFINE_BELOW else 0
-            newton = _Newton(ops, schur, A, X, Zi, Rd, rp, refine)
+            newton = _Newton(ops, schur, A, X, Zi, Rd, eta * rp, refine)
             dy, dX, dZ = newton.direction([-x for x in X])  # predictor
             ap = min(1.0, gamma * _max_step(LXi, dX))
             ad = min(1.0, gamma * _max_step(LZi, dZ))
@@ -433,11 +471,16 @@ def interior_point(form: ArrowForm, opts: dict, verbose: bool, deadline: float |
             dy, dX, dZ = newton.direction(H)  # corrector
             ap = min(1.0, gamma * _max_step(LXi, dX))
             ad = min(1.0, gamma * _max_step(LZi, dZ))
-        except np.linalg.LinAlgError:
+        except np.linalg.LinAlgError as exc:
+            if verbose:
+                print(f"    the Newton system failed: {exc}")
             status = "inaccurate"
             break
         if verbose:
-            print(f"    predictor {pa:.3f} {pd:.3f}  sigma {sigma:.1e}  step {ap:.3f} {ad:.3f}")
+            print(
+                f"    predictor {pa:.3f} {pd:.3f}  sigma {sigma:.1e}  residual share {eta:.2f}"
+                f"  step {ap:.3f} {ad:.3f}"
+            )
         X = [x + ap * d for x, d in zip(X, dX)]
         y = y + ad * dy
         Z = [z + ad * d for z, d in zip(Z, dZ)]
