@@ -53,11 +53,11 @@ def test_chain_of_cliques_with_equalities_and_inequality_rows():
 
 
 @pytest.mark.parametrize(
-    "sizes, seed, rel", [((5, 8), 0, 1e-5), ((5, 8), 1, 1e-5), ((4, 5, 4), 2, 1e-2)]
+    "sizes, seed, rel", [((5, 8), 0, 1e-5), ((5, 8), 1, 1e-5), ((4, 5, 4), 2, 1e-5)]
 )
 def test_hr2_of_small_networks_agrees_with_sdpa_and_brackets_the_exact_constant(sizes, seed, rel):
-    # one hidden layer: the same value as SDPA; two (lifted, y = u z leaves the moment
-    # matrices no interior point): a sound bound within 1 %
+    # one hidden layer and two (lifted, y = u z leaves the moment matrices no interior
+    # point; the primal residual is paced by mu): the same value as SDPA
     net = random_network(sizes, sparsity=None, seed=seed)
     dom = lp.Box(np.zeros(sizes[0]), 1.0)
     exact = lp.exact(net, domain=dom).value
@@ -112,3 +112,31 @@ def test_a_program_without_plain_entries_is_refused():
     rel = po.relax(prob, method="lp", degree=2)
     with pytest.raises(NotArrow):
         build_arrow_form(rel.program)
+
+
+@pytest.mark.parametrize("sizes, seed", [((5, 6, 5), 0), ((5, 6, 5), 1), ((6, 6, 4), 0)])
+def test_paced_residual_solves_deep_hr2_to_tolerance(sizes, seed):
+    # two hidden layers: y = u z and y (y - z) = 0 leave the order-2 moment blocks without an
+    # interior point; with the primal residual paced by mu the solve reaches its tolerance
+    # and SDPA's value, where the full Newton step on the residual stalls
+    net = random_network(sizes, sparsity=None, seed=seed)
+    dom = lp.Box(np.zeros(sizes[0]), 1.0)
+    ref = lp.upper_bound(net, method="hr", order=2, domain=dom, solver="sdpa")
+    b = lp.upper_bound(net, method="hr", order=2, domain=dom, solver="arrow")
+    assert b.sound and b.status == "optimal"
+    assert b.value == pytest.approx(ref.value, rel=1e-5)
+    assert lp.exact(net, domain=dom).value <= b.value + 1e-9
+    full = lp.upper_bound(
+        net, method="hr", order=2, domain=dom, solver="arrow", solver_options={"pace": None}
+    )
+    assert full.sound and full.value >= b.value - 1e-6 * abs(b.value)
+
+
+def test_residual_share_keeps_the_residual_in_step_with_mu():
+    from polyopt.solvers.arrow.ipm import residual_share
+
+    assert residual_share(None, 1e-9, 1.0) == 1.0
+    assert residual_share(0.5, 1e-3, 1e-3) == pytest.approx(0.5)  # in step: half of it
+    assert residual_share(0.5, 1e-6, 1e-2) == pytest.approx(5e-5)  # far ahead: almost none
+    assert residual_share(0.5, 1.0, 1e-3) == 1.0  # behind: the full step
+    assert residual_share(0.5, np.inf, 0.5) == 1.0  # a feasible start
