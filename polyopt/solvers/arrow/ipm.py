@@ -50,10 +50,12 @@ DEFAULTS = {
     "threads": 1,
     "max_memory_gb": None,
     "pace": 0.5,
+    "facial": True,
 }
 """``max_memory_gb``: the memory the Schur complement may take (None: 80 % of the memory
 available when the solve starts). ``pace``: how fast the primal residual may fall relative
-to the duality measure (see :func:`residual_share`; None: the full Newton step on it)."""
+to the duality measure (see :func:`residual_share`; None: the full Newton step on it).
+``facial``: drop the forced kernels of the small blocks first (:mod:`polyopt.facial`)."""
 
 
 def schur_bytes(form: ArrowForm) -> int:
