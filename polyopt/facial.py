@@ -247,7 +247,8 @@ def reduce_faces(P: ConicProgram, max_side: int = MAX_SIDE) -> FaceReduction | N
     rule = sp.csr_matrix((rv, (ri, rj)), shape=(n, n))
     T = (sp.diags(np.where(has_rule, 0.0, 1.0)) + rule).tocsr()
     for _ in range(SUBSTITUTION_ROUNDS):  # rules that use other rules' moments
-        if not np.any(has_rule[T.tocoo().col]):
+        T.eliminate_zeros()
+        if not np.any(has_rule[T.indices]):
             break
         t0 = t0 + T @ t0  # y = T (T y + t0) + t0, t0 being zero off the rules
         T = (T @ T).tocsr()
