@@ -39,6 +39,15 @@ class FactoredTooLarge(ValueError):
     """The factored rows would expand into more monomial terms than allowed."""
 
 
+def plain_entries(A_psd: sp.csr_matrix, b_psd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(entries, moments)``: the PSD block entries that are one moment with coefficient 1
+    and no constant, and that moment."""
+    nnz = np.diff(A_psd.indptr)
+    plain = np.flatnonzero((nnz == 1) & (b_psd == 0))
+    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
+    return plain, A_psd.indices[A_psd.indptr[plain]]
+
+
 @dataclass
 class FactoredRows:
     """Rank-one terms ``coef[r] * <f_r f_r^T, M_k>`` of equality rows, ``M_k`` the PSD block

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .conic import ConicProgram
+from .conic import ConicProgram, plain_entries
 from .monomials import lower_triangle
 
 MAX_SIDE = 60
@@ -189,7 +189,7 @@ def reduce_faces(P: ConicProgram, max_side: int = MAX_SIDE) -> FaceReduction | N
     A_psd = P.A_psd.tocsr()
     n = P.n
     kept_rows, kept, sizes = [], [], []
-    relation: dict[int, list[tuple[float, int]]] = {}  # dropped entry -> kept entries
+    faces = {}  # reduced block -> its face map and the entries of its kept pairs
     for k, s in enumerate(P.block_sizes):
         i, j = lower_triangle(s)
         if k not in kernels:
@@ -209,42 +209,43 @@ def reduce_faces(P: ConicProgram, max_side: int = MAX_SIDE) -> FaceReduction | N
         W[keep, np.arange(keep.size)] = 1.0
         W[piv] = -R[:, keep]
         ku, kv = lower_triangle(keep.size) if keep.size else (np.zeros(0, int), np.zeros(0, int))
-        for a, b in zip(i, j):
-            if gone[a] or gone[b]:
-                M = np.outer(W[a], W[b])
-                coef = M[ku, kv] + np.where(ku != kv, M[kv, ku], 0.0)
-                nz = np.flatnonzero(coef)
-                relation[off[k] + entry[a, b]] = [
-                    (float(coef[t]), int(off[k] + entry[keep[ku[t]], keep[kv[t]]])) for t in nz
-                ]
+        faces[k] = (W, off[k] + entry[keep[ku], keep[kv]], ku, kv, i, j)
         kept_rows.append(off[k] + np.flatnonzero(~gone[i] & ~gone[j]))
         kept.append(keep)
         if keep.size:  # a block that is zero on the whole feasible set leaves the program
             sizes.append(int(keep.size))
     rows = np.concatenate(kept_rows)
-    # moments left without a kept plain entry get the rule of a dropped plain entry
-    nnz = np.diff(A_psd.indptr)
-    plain = np.flatnonzero((nnz == 1) & (P.b_psd == 0))
-    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
-    moment_of = A_psd.indices[A_psd.indptr[plain]]
+    # moments left without a kept plain entry get the rule of their first dropped plain entry:
+    # entry (a, b) = sum over kept pairs (u, v) of (W[a] W[b]^T)_uv entry (u, v)
+    plain, moment_of = plain_entries(A_psd, P.b_psd)
     in_kept = np.zeros(A_psd.shape[0], dtype=bool)
     in_kept[rows] = True
     homed = np.zeros(n, dtype=bool)
     homed[moment_of[in_kept[plain]]] = True
+    orphan = ~in_kept[plain] & ~homed[moment_of]
+    sources, targets = plain[orphan], moment_of[orphan]
+    _, first = np.unique(targets, return_index=True)
+    sources, targets = sources[first], targets[first]
+    ci, cj, cv = [], [], []
+    for r, e in enumerate(sources):
+        k = int(np.searchsorted(off, e, side="right") - 1)
+        W, pairs, ku, kv, i, j = faces[k]
+        a, b = i[e - off[k]], j[e - off[k]]
+        M = np.outer(W[a], W[b])
+        coef = M[ku, kv] + np.where(ku != kv, M[kv, ku], 0.0)
+        nz = np.flatnonzero(coef)
+        ci += [r] * nz.size
+        cj += pairs[nz].tolist()
+        cv += coef[nz].tolist()
+    C = sp.csr_matrix((cv, (ci, cj)), shape=(sources.size, A_psd.shape[0]))
+    place = sp.csr_matrix(
+        (np.ones(targets.size), (targets, np.arange(targets.size))), shape=(n, targets.size)
+    )
+    rule = (place @ (C @ A_psd)).tocsr()
     has_rule = np.zeros(n, dtype=bool)
-    ri, rj, rv = [], [], []
+    has_rule[targets] = True
     t0 = np.zeros(n)
-    for e, u in zip(plain, moment_of):
-        if homed[u] or has_rule[u] or e not in relation:
-            continue
-        has_rule[u] = True
-        for coef, e2 in relation[e]:
-            lo, hi = A_psd.indptr[e2], A_psd.indptr[e2 + 1]
-            ri += [u] * (hi - lo)
-            rj += A_psd.indices[lo:hi].tolist()
-            rv += (coef * A_psd.data[lo:hi]).tolist()
-            t0[u] += coef * P.b_psd[e2]
-    rule = sp.csr_matrix((rv, (ri, rj)), shape=(n, n))
+    t0[targets] = C @ P.b_psd
     T = (sp.diags(np.where(has_rule, 0.0, 1.0)) + rule).tocsr()
     for _ in range(SUBSTITUTION_ROUNDS):  # rules that use other rules' moments
         T.eliminate_zeros()

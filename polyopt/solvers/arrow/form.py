@@ -25,7 +25,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ...conic import ConicProgram
+from ...conic import ConicProgram, plain_entries
 from ...monomials import lower_triangle
 from ..memory import require_memory
 
@@ -112,19 +112,11 @@ def _sym_unit(side: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.where(i == j, 1.0, 0.5)
 
 
-def _plain_entries(A_psd: sp.csr_matrix, b_psd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(entries, moments)``: the block entries that are one moment with coefficient 1."""
-    nnz = np.diff(A_psd.indptr)
-    plain = np.flatnonzero((nnz == 1) & (b_psd == 0))
-    plain = plain[A_psd.data[A_psd.indptr[plain]] == 1.0]
-    return plain, A_psd.indices[A_psd.indptr[plain]]
-
-
 def has_homes(program: ConicProgram) -> bool:
     """True when every moment stands alone in some PSD block entry (the arrow form exists)."""
     A_psd = program.A_psd.tocsr()
     homed = np.zeros(program.n, dtype=bool)
-    homed[_plain_entries(A_psd, program.b_psd)[1]] = True
+    homed[plain_entries(A_psd, program.b_psd)[1]] = True
     used = np.zeros(program.n, dtype=bool)
     used[A_psd.indices] = True
     return bool(np.all(homed | ~used))
@@ -237,7 +229,7 @@ def build_arrow_form(
     big_entry = side_of > big_side
 
     # homes: plain entries (one moment, coefficient 1, no constant), small blocks first
-    plain, moment = _plain_entries(A_psd, b_psd)
+    plain, moment = plain_entries(A_psd, b_psd)
     score = np.where(big_entry[plain], -1, side_of[plain])
     order = np.lexsort((-score, moment))
     moment_s, plain_s = moment[order], plain[order]
