@@ -42,7 +42,16 @@ def result_record(result, minimizers) -> dict[str, Any]:
         "sizes": result.sizes,
         "minimizers": [dict(zip(names, map(float, p))) for p in minimizers],
         "minimizers_certified": bool(minimizers.certified),
+        "settled": _settled_record(result),
     }
+
+
+def _settled_record(result) -> dict[str, Any] | None:
+    """What a settled dense request skipped (see :mod:`polyopt.settle`), or None."""
+    settled = (result.raw or {}).get("settled")
+    if settled is None:
+        return None
+    return {k: _number(settled[k]) for k in ("value", "gap")} | {"requested": settled["requested"]}
 
 
 def _print_result(result, minimizers) -> None:
@@ -87,6 +96,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
             f"wrote the {relaxation.kind} relaxation of order {relaxation.order} to {args.export}"
         )
         return 0
+    if args.no_settle:
+        options["settle"] = False
     result = problem.solve(
         order=args.order, form=args.form, method=args.method, verbose=args.verbose, **options
     )
@@ -141,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tol", type=float, default=None)
     s.add_argument("--max-iters", dest="max_iters", type=int, default=None)
     s.add_argument("--time-limit", dest="time_limit", type=float, default=None)
+    s.add_argument(
+        "--no-settle",
+        dest="no_settle",
+        action="store_true",
+        help="solve a dense relaxation even when the correlative one and a feasible point "
+        "already settle it",
+    )
     s.add_argument("--json", action="store_true", help="end with one JSON line")
     s.add_argument("-v", "--verbose", action="store_true", help="show the progress and solver log")
     s.add_argument(

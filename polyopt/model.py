@@ -229,6 +229,7 @@ class Problem:
         solver_options: dict[str, Any] | None = None,
         method: str = "sdp",
         degree: int | None = None,
+        settle: bool = True,
         **sparsity_options: Any,
     ) -> Result:
         """Solve the relaxation of order ``order`` (default: the smallest valid one).
@@ -241,7 +242,9 @@ class Problem:
         ``chordal``, ``ball_radii``, ``eliminate``, ``ts_step``, ``ts_chordal``; ``tol``,
         ``max_iters``, ``time_limit`` (seconds), ``verbose``, ``scale`` (variables scaled by
         their implied bounds), ``solver_options`` (passed to the solver); ``method="lp"``
-        with ``degree``: the Krivine-Stengle LP hierarchy. The full reference is
+        with ``degree``: the Krivine-Stengle LP hierarchy; ``settle``: a dense request on a
+        problem with smaller correlative cliques returns the correlative bound when a feasible
+        point attains it (:mod:`polyopt.settle`). The full reference is
         :func:`polyopt.solve`.
         """
         from .solve import solve
@@ -260,6 +263,7 @@ class Problem:
             solver_options=solver_options,
             method=method,
             degree=degree,
+            settle=settle,
             **sparsity_options,
         )
 

@@ -307,6 +307,10 @@ class Result:
                 return stored[1]._copy()
             what = "minimizers" if stored is None else "minimizers at other tolerances"
             raise RuntimeError(FROM_JSON.format(what=what))
+        settled = (self.raw or {}).get("settled")
+        if settled is not None:  # a feasible point attaining the bound: see polyopt.settle
+            reason = "a feasible point attains the bound (local descent): a global minimizer"
+            return Minimizers([np.asarray(settled["point"], dtype=float)], True, reason)
         ys = self._scaled_y()
         if ys is None or self.status not in ("optimal", "inaccurate"):
             return Minimizers([], False, f"no moments to extract from (status {self.status})")
@@ -380,4 +384,13 @@ class Result:
             f"moments {self.sizes['variables'] + 1}, PSD blocks {self.sizes['psd_blocks']}, "
             f"largest {self.sizes['largest_block']}; build {self.build_seconds:.3f} s, "
             f"solve {self.solve_seconds:.3f} s"
+        ) + self._settled_line()
+
+    def _settled_line(self) -> str:
+        settled = (self.raw or {}).get("settled")
+        if settled is None:
+            return ""
+        return (
+            f"\nthe {settled['requested']} relaxation was not solved: a feasible point attains "
+            f"this bound (value {settled['value']:.10g}, gap {settled['gap']:.2g})"
         )

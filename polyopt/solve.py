@@ -19,6 +19,7 @@ from .model import Problem
 from .relaxations.assemble import Relaxation
 from .relaxations.dense import dense
 from .result import Result
+from .settle import correlative_is_smaller, settle_dense
 from .time_limit import TimeLimitReached, run_before
 
 log = logging.getLogger("polyopt")
@@ -108,6 +109,7 @@ def solve(
     eliminate: bool | None = None,
     ts_step: int | None = None,
     ts_chordal: str | None = None,
+    settle: bool = True,
 ) -> Result:
     """Solve the moment-SOS relaxation of order ``order`` of ``problem``.
 
@@ -156,6 +158,12 @@ def solve(
         stderr.
     scale
         Scale variables by the bounds the constraints imply (recommended).
+    settle
+        For dense requests on problems with clearly smaller correlative cliques: solve the
+        correlative relaxation first, and when a feasible point (its first-order moments,
+        locally polished) attains that bound, return it: the dense value lies between the two,
+        so the problem is solved globally (``raw["settled"]``, see :mod:`polyopt.settle`).
+        Otherwise the dense relaxation is solved as asked.
     solver_options
         Solver-specific settings passed through unchanged (unknown keys raise).
 
@@ -186,6 +194,15 @@ def solve(
         )
         if v is not None
     }
+
+    if settle and method == "sdp" and sparsity in (None, "dense") and not extra:
+        if correlative_is_smaller(problem, order):
+            share = None if time_limit is None else time_limit / 2
+            options = dict(solver=solver, form=form, tol=tol, max_iters=max_iters)
+            options |= dict(time_limit=share, verbose=verbose, scale=scale)
+            settled = settle_dense(problem, order, options | {"solver_options": solver_options})
+            if settled is not None:
+                return settled
 
     def build() -> Relaxation:
         return relax(problem, order, sparsity, scale, method=method, degree=degree, **extra)
