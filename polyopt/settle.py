@@ -37,6 +37,10 @@ log = logging.getLogger("polyopt")
 SETTLE_TOL = 1e-6
 """Largest gap ``f(x) - bound`` (relative to ``max(1, |f(x)|)``) that settles the dense
 relaxation, at the default tolerance."""
+RETRY_FACTOR = 100.0
+RETRY_TOL = 1e-12
+"""A gap at most ``RETRY_FACTOR`` times too large is retried with the solver at ``RETRY_TOL``
+(solver accuracy, not the relaxation, is then the likely cause)."""
 
 
 def correlative_is_smaller(problem: Problem, order: int | None) -> bool:
@@ -60,27 +64,24 @@ def settle_dense(
     """The correlative result when a feasible point attains its bound, else None.
 
     ``solve_options`` are the caller's :func:`polyopt.solve` options (solver, tolerances, time
-    limit, ...), used for the correlative solve as they are.
+    limit, ...), used for the correlative solve as they are. When the gap is only a little
+    too large (at most :data:`RETRY_FACTOR` times the tolerance) and the caller left ``tol``
+    to the solver, the correlative relaxation is solved once more at ``tol``
+    :data:`RETRY_TOL`, within what is left of the time limit.
     """
-    from .solve import solve
-
     t0 = time.perf_counter()
-    res = solve(problem, order, sparsity="correlative", **solve_options)
-    if res.status != "optimal" or not np.isfinite(res.bound):
-        log.info("correlative relaxation first: status %s, solving the dense one", res.status)
+    tolerance = settle_tolerance(solve_options.get("tol"))
+    attempt = _attempt(problem, order, solve_options, tolerance)
+    if isinstance(attempt, float) and solve_options.get("tol") is None:
+        limit = solve_options.get("time_limit")
+        left = None if limit is None else limit - (time.perf_counter() - t0)
+        if attempt <= RETRY_FACTOR and (left is None or left > 0):
+            log.info("correlative relaxation first: solving it again at tol %g", RETRY_TOL)
+            retry = solve_options | {"tol": RETRY_TOL, "time_limit": left}
+            attempt = _attempt(problem, order, retry, tolerance)
+    if not isinstance(attempt, tuple):
         return None
-    start = res.minimizers()
-    if not start:
-        log.info("correlative relaxation first: %s; solving the dense one", start.reason)
-        return None
-    point = local_minimum(problem, start[0])
-    sign = 1.0 if problem.sense == "min" else -1.0
-    gap = sign * (point.value - res.bound)
-    allowed = settle_tolerance(solve_options.get("tol")) * max(1.0, abs(point.value))
-    if not point.feasible or abs(gap) > allowed:
-        why = "no feasible point found" if not point.feasible else f"gap {gap:.3g}"
-        log.info("correlative relaxation first: %s; solving the dense one", why)
-        return None
+    res, point, gap = attempt
     res.raw["settled"] = {
         "requested": "dense",
         "point": [float(v) for v in point.x],
@@ -97,3 +98,30 @@ def settle_dense(
         gap,
     )
     return res
+
+
+def _attempt(problem: Problem, order: int | None, options: dict[str, Any], tolerance: float):
+    """One correlative solve and local search: ``(result, point, gap)`` when they settle the
+    dense relaxation; the gap in units of the allowed one when only the gap is too large;
+    None otherwise."""
+    from .solve import solve
+
+    res = solve(problem, order, sparsity="correlative", **options)
+    if res.status != "optimal" or not np.isfinite(res.bound):
+        log.info("correlative relaxation first: status %s, solving the dense one", res.status)
+        return None
+    start = res.minimizers()
+    if not start:
+        log.info("correlative relaxation first: %s; solving the dense one", start.reason)
+        return None
+    point = local_minimum(problem, start[0])
+    if not point.feasible:
+        log.info("correlative relaxation first: no feasible point found")
+        return None
+    sign = 1.0 if problem.sense == "min" else -1.0
+    gap = sign * (point.value - res.bound)
+    allowed = tolerance * max(1.0, abs(point.value))
+    if abs(gap) > allowed:
+        log.info("correlative relaxation first: gap %.3g", gap)
+        return abs(gap) / allowed
+    return res, point, gap

@@ -66,6 +66,7 @@ def mosek(request, monkeypatch):
 def test_default_solver_is_the_previous_choice(mosek, reducible, homes, monkeypatch):
     monkeypatch.setattr(policy, "fully_reducible", lambda program: reducible)
     monkeypatch.setattr(policy, "has_homes", lambda program: homes)
+    monkeypatch.setattr(policy, "dense_rows_estimate", lambda program: 0)  # see below
     for blocks, n in itertools.product(([], [1, 1], [40, 3], [41], [90, 10], [500]), SIDES):
         program = SimpleNamespace(block_sizes=blocks, n=n * 10)
         want = _old_default(program, mosek, reducible, homes)
@@ -150,3 +151,39 @@ def test_factored_rows_too_large_to_expand_go_to_the_low_rank_solver(mosek):
     fr_small = SimpleNamespace(expanded_terms=lambda: 1000)
     small = SimpleNamespace(block_sizes=[41], n=100, factored=fr_small)
     assert choose_solvers(small)[0] != "lowrank"
+
+
+def _broyden_banded(n: int) -> po.Problem:
+    """Broyden banded (Waki et al. 2006): degree 6, cliques of 7 variables; optimum 0."""
+    x = po.variables("x", n)
+    f = 0
+    for i in range(n):
+        s = sum(x[j] * (1 + x[j]) for j in range(max(0, i - 5), min(n, i + 2)) if j != i)
+        f = f + (x[i] * (2 + 5 * x[i] ** 2) + 1 - s) ** 2
+    return po.Problem(minimize=f)
+
+
+def test_high_order_blocks_beyond_sdpas_size_avoid_the_arrow_form():
+    """Order-3 moment matrices of side 120 repeat each moment along anti-diagonals: the
+    arrow form would couple about 25,000 entry rows densely (4,091 moments), so SDPA is
+    taken up to 8,000 moments and SCS beyond; first-order blocks keep the arrow solver."""
+    from polyopt.solve import relax
+    from polyopt.solvers.arrow import NotArrow, build_arrow_form, dense_rows_estimate
+
+    small = relax(_broyden_banded(10), 3, "correlative").program
+    assert small.n + 1 > 4000
+    assert dense_rows_estimate(small) > 6 * small.n
+    assert default_solver(small, bounded_moments=False) == "sdpa"
+    large = relax(_broyden_banded(20), 3, "correlative").program
+    assert default_solver(large, bounded_moments=False) == "scs"
+    with pytest.raises(NotArrow, match="couple entries"):
+        build_arrow_form(large)
+    x = po.variables("x", 60)  # a first-order moment matrix: every entry its own moment
+    shor = relax(
+        po.Problem(
+            minimize=sum(x[i] * x[i + 1] for i in range(59)),
+            constraints=[1 - xi**2 >= 0 for xi in x],
+        ),
+        1,
+    ).program
+    assert dense_rows_estimate(shor) <= 1  # the constant entry holds no moment

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..conic import EXPAND_MAX_TERMS, ConicProgram
-from ..solvers.arrow import has_homes
+from ..solvers.arrow import dense_rows_estimate, has_homes
 from .cvxpy_backend import MosekBackend
 from .reduced_form import fully_reducible
 
@@ -41,6 +41,12 @@ larger relaxations go to the block-arrow solver when every moment has a plain en
 some block (sparse and nearly sparse relaxations: HR-2 of an (80, 80) network, 29,880
 moments, in 4.5 s), else to SCS (first order; accuracy through the sound bound). A fallback
 is not tried beyond it once a certified bound is in hand (:func:`fallback_worth_trying`)."""
+
+SDPA_LARGE_MOMENTS = 8000
+"""Beyond :data:`SDPA_MAX_MOMENTS`, SDPA is still the default up to this many moments where
+the block-arrow form would be worse (high-order moment matrices of side > 24, whose repeated
+moments couple more entry rows than there are moments: the correlative order-3 relaxation of
+Broyden banded in 10 variables, 4,091 moments, SDPA 34 s, arrow over 10 minutes)."""
 
 LOWRANK_MIN_SIDE = 401
 """Shor / HR-1 of a one-hidden-layer network whose moment matrix has a side above 400 is solved
@@ -115,8 +121,10 @@ def choose_solvers(
     ARROW_MIN_SIDE``; otherwise by size: Clarabel while every PSD block has side <=
     ``CLARABEL_MAX_BLOCK``, SDPA while there are <= ``SDPA_MAX_MOMENTS`` moments (or the
     reduced form applies), beyond that the block-arrow solver when every moment has a plain
-    entry in some block, else SCS. The fallbacks (not for linear programs and sign programs):
-    ``FALLBACK_SOLVERS`` but the first choice, Clarabel only while ``moment_side <=
+    entry in some block and its dense part is smaller than the moments
+    (:func:`polyopt.solvers.arrow.dense_rows_estimate`; else SDPA up to
+    ``SDPA_LARGE_MOMENTS`` moments), else SCS. The fallbacks (not for linear programs and
+    sign programs): ``FALLBACK_SOLVERS`` but the first choice, Clarabel only while ``moment_side <=
     CLARABEL_FALLBACK_SIDE``.
     """
     h = hints or SolverHints()
@@ -155,7 +163,12 @@ def _first_choice(program: ConicProgram | None, h: SolverHints, side: int) -> st
         return "clarabel"
     if program.n + 1 <= SDPA_MAX_MOMENTS or fully_reducible(program):
         return "sdpa"
-    return "arrow" if has_homes(program) else "scs"
+    if not has_homes(program):
+        return "scs"
+    if dense_rows_estimate(program) > program.n:
+        # the arrow form's dense Schur block would be larger than SDPA's (one row per moment)
+        return "sdpa" if program.n + 1 <= SDPA_LARGE_MOMENTS else "scs"
+    return "arrow"
 
 
 def fallback_worth_trying(moments: int, *, certified: bool) -> bool:

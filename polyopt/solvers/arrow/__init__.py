@@ -6,7 +6,15 @@ runs the HKM predictor-corrector method on that form with the arrow-shaped Schur
 The adapter :class:`polyopt.backends.arrow.ArrowBackend` connects them to ``polyopt.solve``.
 """
 
-from .form import ArrowForm, BlockMaps, NotArrow, build_arrow_form, has_homes, recover
+from .form import (
+    ArrowForm,
+    BlockMaps,
+    NotArrow,
+    build_arrow_form,
+    dense_rows_estimate,
+    has_homes,
+    recover,
+)
 from .ipm import DEFAULTS, interior_point
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "BlockMaps",
     "NotArrow",
     "build_arrow_form",
+    "dense_rows_estimate",
     "has_homes",
     "recover",
     "DEFAULTS",

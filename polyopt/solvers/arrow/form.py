@@ -35,6 +35,10 @@ BIG_SIDE = 24
 GROUP_LIMIT = 3000
 """Most local rows one group may hold (its Schur block is factored densely)."""
 
+MAX_DENSE_ROWS = 15_000
+"""Most rows coupled through large blocks: their Schur block is factored densely at every
+iteration (15,000 rows: about 15 s per factorization on 2 cores)."""
+
 
 class NotArrow(ValueError):
     """The program has no block-arrow structure this solver can use."""
@@ -120,6 +124,21 @@ def has_homes(program: ConicProgram) -> bool:
     used = np.zeros(program.n, dtype=bool)
     used[A_psd.indices] = True
     return bool(np.all(homed | ~used))
+
+
+def dense_rows_estimate(program: ConicProgram, big_side: int = BIG_SIDE) -> int:
+    """About how many rows of the arrow form couple entries of blocks of side > ``big_side``
+    (the side of its dense Schur block): their entries less the distinct moments they hold.
+
+    Small for first-order moment matrices (every entry its own moment), large for high-order
+    moment matrices (a moment repeats along the anti-diagonals)."""
+    sizes = np.asarray(program.block_sizes, dtype=int)
+    entries = sizes * (sizes + 1) // 2
+    big = np.repeat(sizes > big_side, entries)
+    if not big.any():
+        return 0
+    A_big = program.A_psd.tocsr()[np.flatnonzero(big)]
+    return int(big.sum()) - int(np.unique(A_big.indices).size)
 
 
 def _drop_defining_rows(A_eq: sp.csr_matrix, free: np.ndarray) -> np.ndarray:
@@ -303,6 +322,12 @@ def build_arrow_form(
     tri_i = np.concatenate([lower_triangle(sz)[0] for sz in sizes])
     tri_j = np.concatenate([lower_triangle(sz)[1] for sz in sizes])
     ndense = int(np.count_nonzero(group < 0))
+    if ndense > MAX_DENSE_ROWS:
+        raise NotArrow(
+            f"{ndense} rows couple entries of blocks of side > {big_side} (at most "
+            f"{MAX_DENSE_ROWS}: their dense Schur block would take minutes per iteration); "
+            + ADVICE
+        )
     require_memory(  # the dense rows' Gram matrix, formed below, and later their Schur block
         8 * ndense * ndense,
         max_memory_gb,
