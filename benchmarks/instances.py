@@ -59,6 +59,35 @@ def generalized_rosenbrock(n: int) -> Instance:
     )
 
 
+def chained_wood(n: int) -> Instance:
+    """1 + sum_{i in {1,3,..,n-3}} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2
+    + 90 (x_{i+3} - x_{i+2}^2)^2 + (1 - x_{i+2})^2 + 10 (x_{i+1} + x_{i+3} - 2)^2
+    + 0.1 (x_{i+1} - x_{i+3})^2; optimum 1 at all ones (Waki et al. 2006)."""
+    if n % 2 or n < 4:
+        raise ValueError("chained Wood needs an even n >= 4")
+    x = po.variables("x", n)
+    parts = [po.polysum([]) + 1]
+    for i in range(0, n - 3, 2):
+        parts += [100 * (x[i + 1] - x[i] ** 2) ** 2, (1 - x[i]) ** 2]
+        parts += [90 * (x[i + 3] - x[i + 2] ** 2) ** 2, (1 - x[i + 2]) ** 2]
+        parts += [10 * (x[i + 1] + x[i + 3] - 2) ** 2, 0.1 * (x[i + 1] - x[i + 3]) ** 2]
+    f = po.polysum(parts)
+    return Instance(f"chained_wood_{n}", po.Problem(minimize=f), 2, 1.0, "Waki et al. 2006")
+
+
+def broyden_banded(n: int) -> Instance:
+    """sum_i (x_i (2 + 5 x_i^2) + 1 - sum_{j in J_i} x_j (1 + x_j))^2 with
+    J_i = {j != i : max(1, i - 5) <= j <= min(n, i + 1)}; degree 6 (order 3), optimum 0
+    (Waki et al. 2006)."""
+    x = po.variables("x", n)
+    parts = []
+    for i in range(n):
+        band = [x[j] * (1 + x[j]) for j in range(max(0, i - 5), min(n, i + 2)) if j != i]
+        parts.append((x[i] * (2 + 5 * x[i] ** 2) + 1 - po.polysum(band)) ** 2)
+    f = po.polysum(parts)
+    return Instance(f"broyden_banded_{n}", po.Problem(minimize=f), 3, 0.0, "Waki et al. 2006")
+
+
 def box_qp_optimum(Q: np.ndarray, c: np.ndarray) -> float:
     """Exact min of x'Qx + c'x on [-1, 1]^n by enumerating KKT faces (3^n linear systems)."""
     n = len(c)

@@ -38,6 +38,8 @@ def suite(quick: bool, sizes: list[int] | None = None) -> list[tuple[str, tuple]
     for n in sizes:
         cases += [("generalized_rosenbrock", (n,)), ("broyden_tridiagonal", (n,))]
         cases.append(("chained_singular", (n if n % 2 == 0 else n + 1,)))
+        cases.append(("chained_wood", (n if n % 2 == 0 else n + 1,)))
+    cases.append(("broyden_banded", (10,)))
     cases.append(("motzkin_ball", ()))
     cases += [("random_box_qp", (n, n)) for n in ([6, 8] if quick else [6, 8, 10])]
     cases += [("maxcut", (n, 0.5, n)) for n in ([8, 10] if quick else [8, 10, 12])]
@@ -120,10 +122,10 @@ def main() -> None:
         for mode in a.modes.split(","):
             if mode in ("dense", "dense-only") and family != "motzkin_ball":
                 n = args[0]
-                side = comb(n + 2, 2)
+                side = comb(n + (3 if family == "broyden_banded" else 2), n)
                 if side > a.dense_max_side and not (mode == "dense" and settles(family, args)):
                     print(
-                        f"{family + str(list(args)):22s} {n:4d}   2 {mode:24s} {side:6d} "
+                        f"{family + str(list(args)):22s} {n:4d} {'':>3} {mode:24s} {side:6d} "
                         f"{'':>8} {'':>8} {'skipped':>11}"
                     )
                     continue
