@@ -168,7 +168,7 @@ def test_high_order_blocks_beyond_sdpas_size_avoid_the_arrow_form():
     arrow form would couple about 25,000 entry rows densely (4,091 moments), so SDPA is
     taken up to 8,000 moments and SCS beyond; first-order blocks keep the arrow solver."""
     from polyopt.solve import relax
-    from polyopt.solvers.arrow import NotArrow, build_arrow_form, dense_rows_estimate
+    from polyopt.solvers.arrow import dense_rows_estimate
 
     small = relax(_broyden_banded(10), 3, "correlative").program
     assert small.n + 1 > 4000
@@ -176,8 +176,6 @@ def test_high_order_blocks_beyond_sdpas_size_avoid_the_arrow_form():
     assert default_solver(small, bounded_moments=False) == "sdpa"
     large = relax(_broyden_banded(20), 3, "correlative").program
     assert default_solver(large, bounded_moments=False) == "scs"
-    with pytest.raises(NotArrow, match="couple entries"):
-        build_arrow_form(large)
     x = po.variables("x", 60)  # a first-order moment matrix: every entry its own moment
     shor = relax(
         po.Problem(

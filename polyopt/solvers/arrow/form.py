@@ -35,10 +35,6 @@ BIG_SIDE = 24
 GROUP_LIMIT = 3000
 """Most local rows one group may hold (its Schur block is factored densely)."""
 
-MAX_DENSE_ROWS = 15_000
-"""Most rows coupled through large blocks: their Schur block is factored densely at every
-iteration (15,000 rows: about 15 s per factorization on 2 cores)."""
-
 
 class NotArrow(ValueError):
     """The program has no block-arrow structure this solver can use."""
@@ -49,6 +45,9 @@ class NotArrow(ValueError):
             "or 'scs' (or the default choice, solver=None)"
         )
         self.reason = reason
+
+    def __reduce__(self):  # pickled from a child process (time limits): rebuilt from the reason
+        return (NotArrow, (self.reason,))
 
 
 @dataclass
@@ -322,12 +321,6 @@ def build_arrow_form(
     tri_i = np.concatenate([lower_triangle(sz)[0] for sz in sizes])
     tri_j = np.concatenate([lower_triangle(sz)[1] for sz in sizes])
     ndense = int(np.count_nonzero(group < 0))
-    if ndense > MAX_DENSE_ROWS:
-        raise NotArrow(
-            f"{ndense} rows couple entries of blocks of side > {big_side} (at most "
-            f"{MAX_DENSE_ROWS}: their dense Schur block would take minutes per iteration); "
-            + ADVICE
-        )
     require_memory(  # the dense rows' Gram matrix, formed below, and later their Schur block
         8 * ndense * ndense,
         max_memory_gb,
