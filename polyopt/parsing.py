@@ -57,7 +57,64 @@ def parse_expression(text: str, names: Mapping[str, Any] | None = None) -> sympy
     try:
         return parse_expr(text, local_dict=local, transformations=_TRANSFORMS, evaluate=True)
     except (SyntaxError, TypeError, ValueError, sympy.SympifyError, TokenError) as exc:
-        raise ValueError(f"cannot parse expression {text!r}: {exc}") from None
+        raise ValueError(f"cannot parse expression {_shown(text)}: {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"cannot parse expression {_shown(text)}: nested too deeply for the parser "
+            "(split it into a sum of smaller terms)"
+        ) from None
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` for an error message, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f" ... ({len(text)} chars)"
+
+
+CHUNK_CHARS = 2000
+"""Longer texts are parsed in pieces of about this many characters, cut between top-level
+terms (sympy's parser recurses once per term and fails on sums of thousands of terms)."""
+_NUMBER_WITH_EXPONENT = re.compile(r"^(\d+\.?\d*|\.\d+)[eE]$")
+
+
+def top_level_terms(text: str) -> list[str] | None:
+    """``text`` cut before each ``+`` / ``-`` that separates two top-level terms (outside
+    parentheses, after an operand, not the sign of a number's exponent); None when the
+    parentheses do not balance."""
+    cuts = [0]
+    depth = 0
+    last = ""  # the last non-space character
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif ch in "+-" and depth == 0 and (last.isalnum() or last in "_.)"):
+            j = i - 1
+            while j >= 0 and text[j] == " ":
+                j -= 1
+            k = j
+            while k >= 0 and (text[k].isalnum() or text[k] in "_."):
+                k -= 1
+            if not _NUMBER_WITH_EXPONENT.match(text[k + 1 : j + 1]):
+                cuts.append(i)
+        if not ch.isspace():
+            last = ch
+    if depth != 0:
+        return None
+    return [text[a:b] for a, b in zip(cuts, cuts[1:] + [len(text)])]
+
+
+def _chunks(terms: list[str], size: int) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for term in terms:
+        if current and len(current) + len(term) > size:
+            out.append(current)
+            current = ""
+        current += term
+    return out + [current] if current else out
 
 
 def from_sympy(
@@ -114,6 +171,17 @@ def parse_polynomial(
     """Parse a polynomial such as ``"x1^2 - 3*x1*x2 + 0.5"``.
 
     ``^`` and ``**`` both mean power. With ``variables`` given, names are matched to them and
-    any other name is an error; otherwise new variables are created.
+    any other name is an error; otherwise new variables are created. Texts longer than
+    :data:`CHUNK_CHARS` are parsed term group by term group and summed.
     """
-    return from_sympy(parse_expression(text), variables)
+    terms = top_level_terms(text) if isinstance(text, str) and len(text) > CHUNK_CHARS else None
+    if not terms or len(terms) == 1:
+        return from_sympy(parse_expression(text), variables)
+    table = _variable_table(variables)
+    if table is None:
+        table = {name: Variable(name) for name in sorted(identifiers(text))}
+    parts = [from_sympy(parse_expression(chunk), table) for chunk in _chunks(terms, CHUNK_CHARS)]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
