@@ -276,7 +276,7 @@ def _sdp_bound(
     relax_opts: dict[str, Any] = (
         {"order": 2, "sparsity": "nearly", "cliques": lcep.cliques, "bad": lcep.bad}
         if method == "hr" and order == 2
-        else {"order": 1}
+        else {"order": 1, "settle": False}  # Shor's relaxation itself, as asked
     )
     # the first solver, then the fallbacks: polyopt's policy (None: its default by size)
     hints = SolverHints(

@@ -200,7 +200,12 @@ def solve(
             share = None if time_limit is None else time_limit / 2
             options = dict(solver=solver, form=form, tol=tol, max_iters=max_iters)
             options |= dict(time_limit=share, verbose=verbose, scale=scale)
-            settled = settle_dense(problem, order, options | {"solver_options": solver_options})
+            try:
+                settled = settle_dense(problem, order, options | {"solver_options": solver_options})
+            except (ValueError, RuntimeError, MemoryError, ArithmeticError) as exc:
+                # only a shortcut: the dense relaxation, as asked, decides
+                log.warning("correlative relaxation first failed (%s); solving the dense one", exc)
+                settled = None
             if settled is not None:
                 return settled
 
