@@ -90,7 +90,7 @@ def top_level_terms(text: str) -> list[str] | None:
             depth -= 1
             if depth < 0:
                 return None
-        elif ch in "+-" and depth == 0 and (last.isalnum() or last in "_.)"):
+        elif ch in "+-" and depth == 0 and last and (last.isalnum() or last in "_.)"):
             j = i - 1
             while j >= 0 and text[j] == " ":
                 j -= 1
@@ -104,6 +104,52 @@ def top_level_terms(text: str) -> list[str] | None:
     if depth != 0:
         return None
     return [text[a:b] for a, b in zip(cuts, cuts[1:] + [len(text)])]
+
+
+_NUMBER = re.compile(r"^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_POWER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\^(\d+))?$")
+
+
+def _expanded_polynomial(terms: list[str], table: Mapping[str, Variable]) -> Polynomial | None:
+    """The polynomial of an expanded sum (each term a product of numbers and ``name`` or
+    ``name^k`` factors, as :meth:`Polynomial.to_string` writes them), read without sympy;
+    None for anything else (parentheses, other operators, names not in ``table``), which
+    sympy then reads."""
+    names = list(table)
+    column = {name: k for k, name in enumerate(names)}
+    rows: list[dict[int, int]] = []
+    coeffs: list[float] = []
+    for term in terms:
+        body = term.replace(" ", "").replace("**", "^")
+        sign = 1.0
+        if body and body[0] in "+-":
+            sign = -1.0 if body[0] == "-" else 1.0
+            body = body[1:]
+        if not body:
+            return None
+        coef = sign
+        powers: dict[int, int] = {}
+        for factor in body.split("*"):
+            if _NUMBER.match(factor):
+                coef *= float(factor)
+                continue
+            m = _POWER.match(factor)
+            if m is None or m.group(1) not in column:
+                return None
+            k = column[m.group(1)]
+            powers[k] = powers.get(k, 0) + int(m.group(2) or 1)
+        rows.append(powers)
+        coeffs.append(coef)
+    if not np.all(np.isfinite(coeffs)):
+        return None  # sympy's reading gives the error message
+    exps = np.zeros((len(rows), len(names)), dtype=np.int64)
+    for r, powers in enumerate(rows):
+        for k, e in powers.items():
+            exps[r, k] = e
+    used = np.flatnonzero(exps.any(axis=0))
+    if used.size == 0:
+        return Polynomial.constant(float(np.sum(coeffs)))
+    return Polynomial([table[names[k]] for k in used], exps[:, used], np.array(coeffs))
 
 
 def _chunks(terms: list[str], size: int) -> list[str]:
@@ -180,6 +226,9 @@ def parse_polynomial(
     table = _variable_table(variables)
     if table is None:
         table = {name: Variable(name) for name in sorted(identifiers(text))}
+    plain = _expanded_polynomial(terms, table)
+    if plain is not None:
+        return plain
     parts = [from_sympy(parse_expression(chunk), table) for chunk in _chunks(terms, CHUNK_CHARS)]
     total = parts[0]
     for part in parts[1:]:
