@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyopt as po
-from polyopt.parsing import CHUNK_CHARS, parse_polynomial, top_level_terms
+from polyopt.parsing import (
+    CHUNK_CHARS,
+    _expanded_polynomial,
+    parse_polynomial,
+    top_level_terms,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from instances import chained_singular  # noqa: E402
@@ -51,6 +56,8 @@ def test_long_sums_parse_to_the_same_polynomial(seed, terms, expanded):
     text = ("" if expanded else "(x1 - x2)^2") + "".join(pieces)
     assert len(text) > CHUNK_CHARS
     parsed = parse_polynomial(text, x)
+    direct = _expanded_polynomial(top_level_terms(text), {v.name: v for v in x})
+    assert (direct is not None) == expanded  # the direct reading takes expanded sums only
     pts = rng.uniform(-1, 1, size=(8, 6))
     np.testing.assert_allclose(
         parsed.evaluate(pts, x), reference.evaluate(pts, x), rtol=1e-9, atol=1e-9
