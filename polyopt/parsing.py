@@ -142,14 +142,17 @@ def _expanded_polynomial(terms: list[str], table: Mapping[str, Variable]) -> Pol
         coeffs.append(coef)
     if not np.all(np.isfinite(coeffs)):
         return None  # sympy's reading gives the error message
-    exps = np.zeros((len(rows), len(names)), dtype=np.int64)
-    for r, powers in enumerate(rows):
-        for k, e in powers.items():
-            exps[r, k] = e
-    used = np.flatnonzero(exps.any(axis=0))
-    if used.size == 0:
+    used = sorted({k for powers in rows for k in powers}, key=lambda k: table[names[k]].id)
+    if not used:
         return Polynomial.constant(float(np.sum(coeffs)))
-    return Polynomial([table[names[k]] for k in used], exps[:, used], np.array(coeffs))
+    position = {k: p for p, k in enumerate(used)}
+    width = max(sum(powers.values()) for powers in rows)
+    codes = np.full((len(rows), width), len(used), dtype=np.int64)  # sentinel: no variable
+    for r, powers in enumerate(rows):
+        slots = sorted(p for k, e in powers.items() for p in [position[k]] * e)
+        codes[r, : len(slots)] = slots
+    variables = [table[names[k]] for k in used]
+    return Polynomial.from_codes(variables, codes, np.array(coeffs, dtype=float))
 
 
 def _chunks(terms: list[str], size: int) -> list[str]:
