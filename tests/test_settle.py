@@ -222,3 +222,10 @@ def test_local_minimum_leaves_the_symmetric_saddle():
     start[0] = 0.0
     point = local_minimum(prob, start)
     assert point.feasible and abs(point.value) <= 1e-9
+
+
+def test_settling_runs_under_a_time_limit():
+    """With a time limit the correlative solve runs in a child process, within half of it."""
+    res = chained_singular(16).problem.solve(order=2, time_limit=20)
+    assert res.status == "optimal" and res.raw["settled"]["seconds"] < 10
+    assert -1e-6 <= res.bound <= 1e-12
