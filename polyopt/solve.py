@@ -263,6 +263,7 @@ def solve(
         and tol is None
         and unbounded_moments
         and hasattr(backend, "uncertified_tol")  # interior point, accurate in both forms
+        and getattr(backend, "compare_forms", True)
         and res.status in ("optimal", "inaccurate")
         and (time_limit is None or time.perf_counter() < t0 + time_limit / 2)
     ):
