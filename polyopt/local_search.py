@@ -70,11 +70,15 @@ class LocalProblem:
 
     def __init__(self, problem: Problem) -> None:
         vars_ = problem.variables
-        self.problem = problem
         self.sign = 1.0 if problem.sense == "min" else -1.0
         self.objective = CompiledPolynomial(problem.min_objective(), vars_)
         self.ineq = [CompiledPolynomial(p, vars_) for p in problem.inequalities]
         self.eq = [CompiledPolynomial(p, vars_) for p in problem.equalities]
+
+    @property
+    def method(self) -> str:
+        """The scipy method :meth:`descend` uses."""
+        return "SLSQP" if self.ineq or self.eq else "L-BFGS-B"
 
     def violation(self, x: np.ndarray) -> float:
         """Largest constraint violation, each relative to its largest coefficient."""
@@ -104,7 +108,7 @@ class LocalProblem:
         None when the problem is too large for the constrained method."""
         x0 = np.asarray(x0, dtype=float)
         opts = {"maxiter": MAX_ITERS}
-        if not self.ineq and not self.eq:
+        if self.method == "L-BFGS-B":
             res = minimize(
                 self.objective.value_and_gradient,
                 x0,
@@ -147,7 +151,6 @@ def local_minimum(
     lp = LocalProblem(problem)
     x0 = np.asarray(x0, dtype=float)
     best = lp.point(x0, "start point")
-    method = "L-BFGS-B" if not lp.ineq and not lp.eq else "SLSQP"
     rng = np.random.default_rng(seed)
     starts = [x0] + [
         x0 + PERTURBATION * (1.0 + np.abs(x0)) * rng.standard_normal(x0.size)
@@ -160,7 +163,7 @@ def local_minimum(
             x = None
         if x is None:
             continue
-        found = lp.point(x, method)
+        found = lp.point(x, lp.method)
         if found.feasible and (not best.feasible or lp.sign * found.value < lp.sign * best.value):
             best = found
     return best

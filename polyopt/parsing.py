@@ -15,7 +15,7 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
-from .algebra import Polynomial, Variable
+from .algebra import Polynomial, Variable, polysum
 
 _IDENT = re.compile(r"(?<![0-9.A-Za-z_])[A-Za-z_][A-Za-z0-9_]*")
 #: Names that denote functions in expressions, never variables.
@@ -115,9 +115,7 @@ def _expanded_polynomial(terms: list[str], table: Mapping[str, Variable]) -> Pol
     ``name^k`` factors, as :meth:`Polynomial.to_string` writes them), read without sympy;
     None for anything else (parentheses, other operators, names not in ``table``), which
     sympy then reads."""
-    names = list(table)
-    column = {name: k for k, name in enumerate(names)}
-    rows: list[dict[int, int]] = []
+    rows: list[dict[str, int]] = []
     coeffs: list[float] = []
     for term in terms:
         body = term.replace(" ", "").replace("**", "^")
@@ -128,30 +126,29 @@ def _expanded_polynomial(terms: list[str], table: Mapping[str, Variable]) -> Pol
         if not body:
             return None
         coef = sign
-        powers: dict[int, int] = {}
+        powers: dict[str, int] = {}
         for factor in body.split("*"):
             if _NUMBER.match(factor):
                 coef *= float(factor)
                 continue
             m = _POWER.match(factor)
-            if m is None or m.group(1) not in column:
+            if m is None or m.group(1) not in table:
                 return None
-            k = column[m.group(1)]
-            powers[k] = powers.get(k, 0) + int(m.group(2) or 1)
+            powers[m.group(1)] = powers.get(m.group(1), 0) + int(m.group(2) or 1)
         rows.append(powers)
         coeffs.append(coef)
     if not np.all(np.isfinite(coeffs)):
         return None  # sympy's reading gives the error message
-    used = sorted({k for powers in rows for k in powers}, key=lambda k: table[names[k]].id)
+    used = sorted({name for powers in rows for name in powers}, key=lambda name: table[name].id)
     if not used:
         return Polynomial.constant(float(np.sum(coeffs)))
-    position = {k: p for p, k in enumerate(used)}
+    position = {name: p for p, name in enumerate(used)}
     width = max(sum(powers.values()) for powers in rows)
     codes = np.full((len(rows), width), len(used), dtype=np.int64)  # sentinel: no variable
     for r, powers in enumerate(rows):
-        slots = sorted(p for k, e in powers.items() for p in [position[k]] * e)
+        slots = sorted(p for name, e in powers.items() for p in [position[name]] * e)
         codes[r, : len(slots)] = slots
-    variables = [table[names[k]] for k in used]
+    variables = [table[name] for name in used]
     return Polynomial.from_codes(variables, codes, np.array(coeffs, dtype=float))
 
 
@@ -232,8 +229,6 @@ def parse_polynomial(
     plain = _expanded_polynomial(terms, table)
     if plain is not None:
         return plain
-    parts = [from_sympy(parse_expression(chunk), table) for chunk in _chunks(terms, CHUNK_CHARS)]
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
+    return polysum(
+        from_sympy(parse_expression(chunk), table) for chunk in _chunks(terms, CHUNK_CHARS)
+    )

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import logging
 import time
-from math import comb
 from typing import Any
 
 import numpy as np
 
 from .local_search import local_minimum
 from .model import Problem
-from .relaxations.assemble import check_order
-from .relaxations.auto import GAIN, SMALL_DENSE
+from .relaxations.auto import GAIN, dense_and_correlative_sides
 from .result import Result
-from .structure import build_structure
 
 log = logging.getLogger("polyopt")
 
@@ -45,12 +42,8 @@ RETRY_TOL = 1e-12
 
 def correlative_is_smaller(problem: Problem, order: int | None) -> bool:
     """Whether the correlative relaxation's largest block is clearly below the dense one."""
-    d = check_order(problem, order)
-    dense = comb(problem.nvars + d, d)
-    if dense <= SMALL_DENSE:
-        return False
-    structure = build_structure(problem, None, "min_degree")
-    return comb(max(structure.sizes) + d, d) <= GAIN * dense
+    dense, correlative = dense_and_correlative_sides(problem, order)
+    return correlative is not None and correlative <= GAIN * dense
 
 
 def settle_tolerance(tol: float | None) -> float:

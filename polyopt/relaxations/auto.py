@@ -26,6 +26,19 @@ monomials (its graphs are built over that basis)."""
 CANDIDATES = ("dense", "correlative", "term", "correlative+term")
 
 
+def dense_and_correlative_sides(
+    problem: Problem, order: int | None = None, chordal: str = "min_degree"
+) -> tuple[int, int | None]:
+    """Moment-matrix sides of the dense relaxation and of the largest correlative clique
+    (None for small problems, :data:`SMALL_DENSE` or less, which stay dense)."""
+    d = check_order(problem, order)
+    dense = comb(problem.nvars + d, d)
+    if dense <= SMALL_DENSE:
+        return dense, None
+    structure = build_structure(problem, None, chordal)
+    return dense, comb(max(structure.sizes) + d, d)
+
+
 def block_sizes(
     problem: Problem, order: int | None = None, chordal: str = "min_degree", **ts_options
 ) -> dict[str, int]:
@@ -33,12 +46,11 @@ def block_sizes(
     from .term import plan_term
 
     d = check_order(problem, order)
-    n = problem.nvars
-    sizes = {"dense": comb(n + d, d)}
-    if sizes["dense"] <= SMALL_DENSE:
+    dense, correlative = dense_and_correlative_sides(problem, d, chordal)
+    sizes = {"dense": dense}
+    if correlative is None:
         return sizes
-    structure = build_structure(problem, None, chordal)
-    sizes["correlative"] = comb(max(structure.sizes) + d, d)
+    sizes["correlative"] = correlative
     if sizes["dense"] <= TERM_MAX_BASIS:
         sizes["term"] = plan_term(problem, d, **ts_options).largest_block
     sizes["correlative+term"] = plan_term(
