@@ -15,7 +15,6 @@ in 44 and 89 nodes where the most fractional binary took 349 and 135; on the L-i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any

@@ -37,6 +37,7 @@ bound from the LP duals that holds in exact arithmetic.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import math
@@ -536,8 +537,9 @@ class _Problem:
         target = self.target(solver_bound)
         floor = 1.0 if self.deadline is None else 0.05
 
-        def solve(lb, ub):
-            return lp.solve(lb, ub, time_limit=max(budget_end - time.perf_counter(), floor))
+        def solve(lb, ub, basis=None):
+            left = max(budget_end - time.perf_counter(), floor)
+            return lp.solve(lb, ub, time_limit=left, basis=basis)
 
         def child(var: int, value: float) -> ChildBound:
             lb, ub = lb_node.copy(), ub_node.copy()
@@ -545,22 +547,31 @@ class _Problem:
             lb, ub, infeasible = propagate_fixings(enc, lb, ub)
             if infeasible:
                 return ChildBound(lb, ub, -math.inf)
-            sol = solve(lb, ub)
-            return ChildBound(lb, ub, min(sol.bound, bound), sol)
+            out = solve(lb, ub)
+            return ChildBound(lb, ub, min(out.bound, bound), out)
 
         def out_of_time() -> bool:
             return time.perf_counter() > budget_end
 
-        # stack entries: (lb, ub, parent bound, LP solve if known, propagated already)
-        stack: list[tuple] = [(lp.lb.copy(), lp.ub.copy(), math.inf, None, False)]
+        # open nodes: (lb, ub, parent bound, LP solve if known, propagated already, the
+        # parent's LP basis); after
+        # branching the LP's side is dived into at once (warm starts), the other waits in a
+        # heap by its bound, from which the best node is taken when a dive ends, so the
+        # largest open bound (the proof's bound if it stops short) keeps falling
+        heap: list[tuple] = []
+        seq = itertools.count()
+        dive: tuple | None = (lp.lb.copy(), lp.ub.copy(), math.inf, None, False, None)
         closed, nodes, complete = -math.inf, 0, True
-        while stack:
-            lb_node, ub_node, parent, sol, propagated = stack.pop()
+        while dive is not None or heap:
+            if dive is None:
+                dive = heapq.heappop(heap)[2]
+            lb_node, ub_node, parent, sol, propagated, basis = dive
+            dive = None
             # without a time limit the root is always bounded; with one, not past it (the
             # program's interval bound `cap` then stands for it)
             first = nodes == 0 and self.deadline is None
             if not first and (nodes >= max_nodes or out_of_time()):
-                closed = max([closed, parent] + [s[2] for s in stack])
+                closed = max([closed, parent] + [-h[0] for h in heap])
                 complete = False
                 break
             nodes += 1
@@ -569,7 +580,7 @@ class _Problem:
                 if infeasible:  # no point of the program in this node
                     continue
             if sol is None:
-                sol = solve(lb_node, ub_node)
+                sol = solve(lb_node, ub_node, basis)
             bound = min(sol.bound, parent)
             fixed = bool(np.all(lb_node[ints] == ub_node[ints]))
             if fixed:
@@ -592,18 +603,23 @@ class _Problem:
                 closed = max(closed, bound)
                 continue
             j = pick.var
-            first = 1.0 if sol.x[j] >= 0.5 else 0.0
-            for val in (1.0 - first, first):  # the LP's side is explored first
+            lp_side = 1.0 if sol.x[j] >= 0.5 else 0.0
+            for val in (lp_side, 1.0 - lp_side):
                 known = pick.children[int(val)]
-                if known is not None:
-                    if known.bound <= target:
-                        closed = max(closed, known.bound)
-                        continue
-                    stack.append((known.lb, known.ub, min(known.bound, bound), known.solve, True))
+                if known is not None and known.bound <= target:
+                    closed = max(closed, known.bound)
                     continue
-                lb2, ub2 = lb_node.copy(), ub_node.copy()
-                lb2[j] = ub2[j] = val
-                stack.append((lb2, ub2, bound, None, False))
+                if known is not None:
+                    node = (known.lb, known.ub, min(known.bound, bound), known.solve, True, None)
+                else:
+                    lb2, ub2 = lb_node.copy(), ub_node.copy()
+                    lb2[j] = ub2[j] = val
+                    node = (lb2, ub2, bound, None, False, None)
+                if dive is None:
+                    dive = node
+                else:  # waiting nodes keep the parent's basis, not an LP solution (memory)
+                    node = node[:3] + (None, node[4], sol.basis)
+                    heapq.heappush(heap, (-node[2], next(seq), node))
         return closed, complete, nodes
 
 

@@ -417,6 +417,7 @@ class LPSolve:
     objective: float
     bound: float
     message: str = ""
+    basis: Any = None
 
 
 class LPRelaxation:
@@ -452,12 +453,19 @@ class LPRelaxation:
         lb: np.ndarray | None = None,
         ub: np.ndarray | None = None,
         time_limit: float | None = None,
+        basis: Any = None,
     ) -> LPSolve:
+        """Solve under the bounds ``[lb, ub]``, warm-started from the last solve's basis or
+        from ``basis`` (a previous solve's ``LPSolve.basis``)."""
         lb = self.lb if lb is None else np.asarray(lb, dtype=float)
         ub = self.ub if ub is None else np.asarray(ub, dtype=float)
         if self._h is None:
             self._h = self._fresh(self.options)
+        if basis is not None:
+            self._h.setBasis(basis)
         out = self._run(self._h, lb, ub, time_limit)
+        if out.status == "optimal":
+            out.basis = self._h.getBasis()
         for options in self.RETRIES:
             if out.status in ("optimal", "infeasible", "time_limit"):
                 break
