@@ -56,18 +56,23 @@ def test_strong_branching_closes_a_node_whose_children_are_both_below_target():
     assert pick.children[0].bound == 0.9 and pick.children[1].bound == 0.8
 
 
-def test_an_infeasible_child_wins_and_reliable_binaries_are_not_strong_branched():
+def test_a_child_below_target_fixes_the_binary_and_reliable_ones_are_not_tried_again():
     pc = Pseudocosts(np.array([0, 1]))
     x = np.array([0.5, 0.5])
     calls: list = []
     child = _fake_child({(0, 0.0): 4.0, (0, 1.0): 4.0, (1, 0.0): -math.inf, (1, 1.0): 4.5}, calls)
     pick = pc.choose(np.zeros(2), np.ones(2), x, 5.0, 1.0, child, lambda: False)
-    assert pick.var == 1 and pick.bound == pytest.approx(4.0)  # binary 0 bounds it
-    # both binaries have now been observed on both sides, except binary 1's empty side:
-    # binary 0 is reliable, binary 1 is tried again
+    # binary 1 has no point on its 0 side: it is fixed to 1 instead of branched on, and the
+    # node is bounded by binary 0's children
+    assert pick.var == -1 and pick.fixings == [(1, 1.0, -math.inf)]
+    assert pick.bound == pytest.approx(4.0)
+    # binary 0 has been observed on both sides, binary 1 not on its empty side: only binary
+    # 1 is tried again
     calls.clear()
-    pc.choose(np.zeros(2), np.ones(2), x, 5.0, 1.0, child, lambda: False)
+    child = _fake_child({(1, 0.0): 3.0, (1, 1.0): 4.5}, calls)
+    pick = pc.choose(np.zeros(2), np.ones(2), x, 5.0, 1.0, child, lambda: False)
     assert {v for v, _ in calls} == {1}
+    assert pick.var in (0, 1) and not pick.fixings and pick.bound == pytest.approx(4.5)
 
 
 def test_fixed_and_integral_binaries_are_not_candidates():

@@ -54,6 +54,9 @@ class Branching:
     var: int
     bound: float
     children: tuple[ChildBound | None, ChildBound | None] = (None, None)
+    fixings: list[tuple[int, float, float]] = field(default_factory=list)
+    """``(var, value, bound)``: binaries whose other child is bounded at or below the target
+    (by ``bound``), to be fixed at ``value`` in the node, which is then solved again."""
 
 
 @dataclass
@@ -90,11 +93,14 @@ class Pseudocosts:
         target: float,
         child: Callable[[int, float], ChildBound],
         out_of_time: Callable[[], bool],
+        limit: int | None = STRONG_CANDIDATES,
     ) -> Branching:
         """The branching decision at a node with LP point ``x`` and bound ``bound``; its
         ``bound`` at or below ``target`` means strong branching closed the node (``var`` is
-        then -1). ``child(var, value)`` fixes one binary and returns the child's propagated
-        bounds and LP bound."""
+        then -1), and ``fixings`` that it fixed binaries instead (``var`` is -1 too).
+        ``child(var, value)`` fixes one binary and returns the child's propagated bounds and
+        LP bound. At most ``limit`` binaries are strong-branched (None: every unreliable
+        one, as at the root)."""
         ints = self.ints
         xi = x[ints]
         up_frac = np.clip(xi - np.floor(xi), 0.0, 1.0)
@@ -109,8 +115,9 @@ class Pseudocosts:
         order = np.argsort(-score)
         unreliable = [
             k for k in order if min(self.count[0, cand[k]], self.count[1, cand[k]]) < RELIABLE
-        ][:STRONG_CANDIDATES]
+        ][:limit]
         strong: dict[int, tuple[ChildBound, ChildBound]] = {}
+        fixings: list[tuple[int, float, float]] = []
         node_bound = bound  # losses are measured from the LP bound, not from this
         for k in unreliable:
             if out_of_time():
@@ -129,6 +136,11 @@ class Pseudocosts:
             node_bound = min(node_bound, max(pair[0].bound, pair[1].bound))
             if node_bound <= target:
                 return Branching(-1, node_bound)
+            for side, ch in enumerate(pair):
+                if ch.bound <= target:  # that side needs no node: fix the other one
+                    fixings.append((int(ints[i]), float(1 - side), ch.bound))
+        if fixings:
+            return Branching(-1, node_bound, fixings=fixings)
         best = int(np.argmax(score))
         var = int(ints[cand[best]])
         return Branching(var, node_bound, strong.get(best, (None, None)))

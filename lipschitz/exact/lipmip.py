@@ -56,7 +56,7 @@ from ..lower import lower_bound
 from ..network import ReLUNetwork
 from ..result import LipschitzBound
 from ..spec import Box, resolve_domain, resolve_norm, resolve_output
-from .branching import ChildBound, Pseudocosts
+from .branching import STRONG_CANDIDATES, ChildBound, Pseudocosts
 from .encoding import (
     GradientMIP,
     dual_ball_vertices,
@@ -597,10 +597,18 @@ class _Problem:
                 if bound <= target:
                     closed = max(closed, bound)
                     continue
-            pick = costs.choose(lb_node, ub_node, sol.x, bound, target, child, out_of_time)
+            limit = None if nodes == 1 else STRONG_CANDIDATES
+            pick = costs.choose(lb_node, ub_node, sol.x, bound, target, child, out_of_time, limit)
             bound = pick.bound
             if bound <= target:  # strong branching closed the node
                 closed = max(closed, bound)
+                continue
+            if pick.fixings:  # the same node again, with binaries fixed
+                lb2, ub2 = lb_node.copy(), ub_node.copy()
+                for var, value, side_bound in pick.fixings:
+                    lb2[var] = ub2[var] = value
+                    closed = max(closed, side_bound)
+                dive = (lb2, ub2, bound, None, False, sol.basis)
                 continue
             j = pick.var
             lp_side = 1.0 if sol.x[j] >= 0.5 else 0.0
