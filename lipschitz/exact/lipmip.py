@@ -525,7 +525,8 @@ class _Problem:
         max_nodes: int = PROOF_NODES,
     ):
         """Branch-and-bound over the program's neuron binaries with rigorous node bounds,
-        depth first, by reliability branching (:mod:`~lipschitz.exact.branching`), on at
+        by reliability branching (:mod:`~lipschitz.exact.branching`), diving into the LP's
+        side of each branch and taking the open node of largest bound when a dive ends, on at
         most ``max_nodes`` nodes until ``budget_end``. Each node's box is first narrowed by
         :func:`~lipschitz.exact.encoding.propagate_fixings` (binaries the fixed ones imply,
         ReLU-output ranges). Returns ``(upper, complete, nodes)``: ``upper`` bounds the
@@ -554,10 +555,10 @@ class _Problem:
             return time.perf_counter() > budget_end
 
         # open nodes: (lb, ub, parent bound, LP solve if known, propagated already, the
-        # parent's LP basis); after
-        # branching the LP's side is dived into at once (warm starts), the other waits in a
-        # heap by its bound, from which the best node is taken when a dive ends, so the
-        # largest open bound (the proof's bound if it stops short) keeps falling
+        # parent's LP basis); after branching the LP's side is dived into at once (warm
+        # starts), the other waits in a heap by its bound, from which the best node is taken
+        # when a dive ends, so the largest open bound (the proof's bound if it stops short)
+        # keeps falling
         heap: list[tuple] = []
         seq = itertools.count()
         dive: tuple | None = (lp.lb.copy(), lp.ub.copy(), math.inf, None, False, None)
@@ -587,8 +588,15 @@ class _Problem:
                 vals = np.zeros(lp.lb.size)
                 vals[ints] = lb_node[ints]
                 bound = min(bound, self.leaf_bound(enc, _pattern(enc, vals), direction))
-            if bound <= target or fixed or sol.x is None:
+            if bound <= target or fixed:
                 closed = max(closed, bound)
+                continue
+            if sol.x is None:  # no LP point (a failed solve): split on a free binary
+                j = int(ints[np.flatnonzero(lb_node[ints] < ub_node[ints])[0]])
+                for val in (0.0, 1.0):
+                    lb2, ub2 = lb_node.copy(), ub_node.copy()
+                    lb2[j] = ub2[j] = val
+                    heapq.heappush(heap, (-bound, next(seq), (lb2, ub2, bound, None, False, None)))
                 continue
             xu = sol.x[ints]
             if np.all(np.abs(xu - np.round(xu)) <= 1e-6):
