@@ -417,6 +417,30 @@ def _interior_point(net: ReLUNetwork, lo: np.ndarray, hi: np.ndarray, masks) -> 
     return res.x[:n]
 
 
+class _Search:
+    """The state of one program's proof, to resume it: the LP, the pseudocosts, the open
+    nodes ``(lb, ub, parent bound, LP solve if known, propagated already, the parent's LP
+    basis)``, the largest bound of the closed ones and the nodes so far."""
+
+    def __init__(self, enc: GradientMIP) -> None:
+        self.lp = LPRelaxation(enc.model)
+        ints = np.concatenate([u[u >= 0] for u in enc.u] + [np.zeros(0, dtype=np.int64)])
+        self.ints = ints.astype(np.int64)
+        self.costs = Pseudocosts(self.ints)
+        self.heap: list[tuple] = []
+        self.seq = itertools.count()
+        self.dive: tuple | None = (
+            self.lp.lb.copy(),
+            self.lp.ub.copy(),
+            math.inf,
+            None,
+            False,
+            None,
+        )
+        self.closed = -math.inf
+        self.nodes = 0
+
+
 class _Problem:
     """One ``exact`` call on the rescaled network: the realized incumbent and the proofs."""
 
@@ -523,20 +547,23 @@ class _Problem:
         direction,
         budget_end: float,
         max_nodes: int = PROOF_NODES,
+        search: _Search | None = None,
     ):
         """Branch-and-bound over the program's neuron binaries with rigorous node bounds,
         by reliability branching (:mod:`~lipschitz.exact.branching`), diving into the LP's
         side of each branch and taking the open node of largest bound when a dive ends, on at
-        most ``max_nodes`` nodes until ``budget_end``. Each node's box is first narrowed by
-        :func:`~lipschitz.exact.encoding.propagate_fixings` (binaries the fixed ones imply,
-        ReLU-output ranges). Returns ``(upper, complete, nodes)``: ``upper`` bounds the
-        program's maximum in exact arithmetic whether or not the proof completed."""
-        lp = LPRelaxation(enc.model)
-        ints = np.concatenate([u[u >= 0] for u in enc.u] + [np.zeros(0, dtype=np.int64)])
-        ints = ints.astype(np.int64)
-        costs = Pseudocosts(ints)
+        most ``max_nodes`` more nodes until ``budget_end``. Each node's box is first narrowed
+        by :func:`~lipschitz.exact.encoding.propagate_fixings` (binaries the fixed ones
+        imply, ReLU-output ranges). Returns ``(upper, complete, nodes, search)``: ``upper``
+        bounds the program's maximum in exact arithmetic whether or not the proof completed,
+        ``nodes`` counts this call's nodes, and passing ``search`` back resumes the proof
+        where it stopped."""
+        if search is None:
+            search = _Search(enc)
+        lp, ints, costs, heap, seq = search.lp, search.ints, search.costs, search.heap, search.seq
         target = self.target(solver_bound)
         floor = 1.0 if self.deadline is None else 0.05
+        start = search.nodes
 
         def solve(lb, ub, basis=None):
             left = max(budget_end - time.perf_counter(), floor)
@@ -554,27 +581,25 @@ class _Problem:
         def out_of_time() -> bool:
             return time.perf_counter() > budget_end
 
-        # open nodes: (lb, ub, parent bound, LP solve if known, propagated already, the
-        # parent's LP basis); after branching the LP's side is dived into at once (warm
-        # starts), the other waits in a heap by its bound, from which the best node is taken
-        # when a dive ends, so the largest open bound (the proof's bound if it stops short)
-        # keeps falling
-        heap: list[tuple] = []
-        seq = itertools.count()
-        dive: tuple | None = (lp.lb.copy(), lp.ub.copy(), math.inf, None, False, None)
-        closed, nodes, complete = -math.inf, 0, True
+        # after branching the LP's side is dived into at once (warm starts), the other waits
+        # in the heap by its bound, from which the best node is taken when a dive ends, so
+        # the largest open bound (the proof's bound if it stops short) keeps falling
+        dive, search.dive = search.dive, None
+        closed, nodes, complete = search.closed, search.nodes, True
+        upper = None
         while dive is not None or heap:
             if dive is None:
                 dive = heapq.heappop(heap)[2]
             lb_node, ub_node, parent, sol, propagated, basis = dive
-            dive = None
             # without a time limit the root is always bounded; with one, not past it (the
             # program's interval bound `cap` then stands for it)
             first = nodes == 0 and self.deadline is None
-            if not first and (nodes >= max_nodes or out_of_time()):
-                closed = max([closed, parent] + [-h[0] for h in heap])
+            if not first and (nodes - start >= max_nodes or out_of_time()):
+                search.dive = dive  # kept for a later call
+                upper = max([closed, parent] + [-h[0] for h in heap])
                 complete = False
                 break
+            dive = None
             nodes += 1
             if not propagated:
                 lb_node, ub_node, infeasible = propagate_fixings(enc, lb_node, ub_node)
@@ -636,7 +661,8 @@ class _Problem:
                 else:  # waiting nodes keep the parent's basis, not an LP solution (memory)
                     node = node[:3] + (None, node[4], sol.basis)
                     heapq.heappush(heap, (-node[2], next(seq), node))
-        return closed, complete, nodes
+        search.closed, search.nodes = closed, nodes
+        return (closed if upper is None else upper), complete, nodes - start, search
 
 
 # ---------------------------------------------------------------------- exact
@@ -805,6 +831,7 @@ def exact(
     todo = [k for k in order if encs[k].cap > prob.best_float]
     proof_encs = {k: proof_program(k) for k in todo}
     log.info("exact: MILPs done in %.2f s; proving %d program(s)", t_mip, len(todo))
+    searches: dict[int, _Search] = {}  # the second round resumes the first one's proofs
     for rnd in range(2):
         left = [k for k in todo if not proofs.get(k, (0.0, False))[1]]
         for i, k in enumerate(left):
@@ -816,8 +843,8 @@ def exact(
                 )
             proof_enc = proof_encs[k]
             cap = PROOF_FIRST_NODES if rnd == 0 else PROOF_NODES
-            up_k, done, n_k = prob.prove(
-                proof_enc, solver_up.get(k, math.inf), directions[k], end, cap
+            up_k, done, n_k, searches[k] = prob.prove(
+                proof_enc, solver_up.get(k, math.inf), directions[k], end, cap, searches.get(k)
             )
             if proof_enc.offset != 0.0:
                 up_k = float(up(up_k + proof_enc.offset))
