@@ -113,7 +113,7 @@ def test_strong_branching_node_bound_is_at_least_every_realized_norm(seed, norm)
     enc = encode_gradient_norm(net, box, norm, c, None, "forward", formulation="hull")
     lp = LPRelaxation(enc.model)
     root = lp.solve()
-    ints = np.concatenate([u[u >= 0] for u in enc.u]).astype(np.int64)
+    ints = enc.binaries
 
     def child(var: int, value: float) -> ChildBound:
         lb, ub = lp.lb.copy(), lp.ub.copy()

@@ -94,6 +94,12 @@ class GradientMIP:
     a_vars: list[np.ndarray] = field(default_factory=list)
     """Per hidden layer, each neuron's ReLU-output variable (-1 where there is none)."""
 
+    @property
+    def binaries(self) -> np.ndarray:
+        """The column indices of the neuron binaries, layer by layer."""
+        parts = [u[u >= 0] for u in self.u]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
 
 def affine_range(
     W: np.ndarray, lo: np.ndarray, hi: np.ndarray, b: np.ndarray | None = None

@@ -44,7 +44,7 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import linprog
@@ -417,28 +417,42 @@ def _interior_point(net: ReLUNetwork, lo: np.ndarray, hi: np.ndarray, masks) -> 
     return res.x[:n]
 
 
+class _Node(NamedTuple):
+    """An open node of a proof."""
+
+    lb: np.ndarray
+    ub: np.ndarray
+    parent: float  # the parent's bound
+    solve: Any = None  # its LP solve, if known
+    propagated: bool = False  # whether ``lb``, ``ub`` are already propagated
+    basis: Any = None  # the LP basis to start from (the parent's)
+
+
+def _fixed(lb: np.ndarray, ub: np.ndarray, fixings) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``lb``, ``ub`` with the binaries of ``(var, value, ...)`` fixed."""
+    lb, ub = lb.copy(), ub.copy()
+    for var, value, *_ in fixings:
+        lb[var] = ub[var] = value
+    return lb, ub
+
+
 class _Search:
     """The state of one program's proof, to resume it: the LP, the pseudocosts, the open
-    nodes ``(lb, ub, parent bound, LP solve if known, propagated already, the parent's LP
-    basis)``, the largest bound of the closed ones and the nodes so far."""
+    nodes (a heap by bound, and the next node of the current dive), the largest bound of the
+    closed nodes and the nodes so far."""
 
     def __init__(self, enc: GradientMIP) -> None:
         self.lp = LPRelaxation(enc.model)
-        ints = np.concatenate([u[u >= 0] for u in enc.u] + [np.zeros(0, dtype=np.int64)])
-        self.ints = ints.astype(np.int64)
-        self.costs = Pseudocosts(self.ints)
-        self.heap: list[tuple] = []
+        self.costs = Pseudocosts(enc.binaries)
+        self.heap: list[tuple[float, int, _Node]] = []
         self.seq = itertools.count()
-        self.dive: tuple | None = (
-            self.lp.lb.copy(),
-            self.lp.ub.copy(),
-            math.inf,
-            None,
-            False,
-            None,
-        )
+        self.dive: _Node | None = _Node(self.lp.lb.copy(), self.lp.ub.copy(), math.inf)
         self.closed = -math.inf
         self.nodes = 0
+
+    def wait(self, node: _Node) -> None:
+        """Put ``node`` on the heap, by its parent's bound."""
+        heapq.heappush(self.heap, (-node.parent, next(self.seq), node))
 
 
 class _Problem:
@@ -560,7 +574,8 @@ class _Problem:
         where it stopped."""
         if search is None:
             search = _Search(enc)
-        lp, ints, costs, heap, seq = search.lp, search.ints, search.costs, search.heap, search.seq
+        lp, costs, heap = search.lp, search.costs, search.heap
+        ints = costs.ints
         target = self.target(solver_bound)
         floor = 1.0 if self.deadline is None else 0.05
         start = search.nodes
@@ -570,8 +585,7 @@ class _Problem:
             return lp.solve(lb, ub, time_limit=left, basis=basis)
 
         def child(var: int, value: float) -> ChildBound:
-            lb, ub = lb_node.copy(), ub_node.copy()
-            lb[var] = ub[var] = value
+            lb, ub = _fixed(lb_node, ub_node, [(var, value)])
             lb, ub, infeasible = propagate_fixings(enc, lb, ub)
             if infeasible:
                 return ChildBound(lb, ub, -math.inf)
@@ -585,8 +599,8 @@ class _Problem:
         # in the heap by its bound, from which the best node is taken when a dive ends, so
         # the largest open bound (the proof's bound if it stops short) keeps falling
         dive, search.dive = search.dive, None
-        closed, nodes, complete = search.closed, search.nodes, True
-        upper = None
+        closed, nodes = search.closed, search.nodes
+        upper = None  # set when the proof stops short
         while dive is not None or heap:
             if dive is None:
                 dive = heapq.heappop(heap)[2]
@@ -597,7 +611,6 @@ class _Problem:
             if not first and (nodes - start >= max_nodes or out_of_time()):
                 search.dive = dive  # kept for a later call
                 upper = max([closed, parent] + [-h[0] for h in heap])
-                complete = False
                 break
             dive = None
             nodes += 1
@@ -619,9 +632,7 @@ class _Problem:
             if sol.x is None:  # no LP point (a failed solve): split on a free binary
                 j = int(ints[np.flatnonzero(lb_node[ints] < ub_node[ints])[0]])
                 for val in (0.0, 1.0):
-                    lb2, ub2 = lb_node.copy(), ub_node.copy()
-                    lb2[j] = ub2[j] = val
-                    heapq.heappush(heap, (-bound, next(seq), (lb2, ub2, bound, None, False, None)))
+                    search.wait(_Node(*_fixed(lb_node, ub_node, [(j, val)]), bound))
                 continue
             xu = sol.x[ints]
             if np.all(np.abs(xu - np.round(xu)) <= 1e-6):
@@ -637,11 +648,8 @@ class _Problem:
                 closed = max(closed, bound)
                 continue
             if pick.fixings:  # the same node again, with binaries fixed
-                lb2, ub2 = lb_node.copy(), ub_node.copy()
-                for var, value, side_bound in pick.fixings:
-                    lb2[var] = ub2[var] = value
-                    closed = max(closed, side_bound)
-                dive = (lb2, ub2, bound, None, False, sol.basis)
+                closed = max([closed] + [side_bound for *_, side_bound in pick.fixings])
+                dive = _Node(*_fixed(lb_node, ub_node, pick.fixings), bound, basis=sol.basis)
                 continue
             j = pick.var
             lp_side = 1.0 if sol.x[j] >= 0.5 else 0.0
@@ -651,18 +659,15 @@ class _Problem:
                     closed = max(closed, known.bound)
                     continue
                 if known is not None:
-                    node = (known.lb, known.ub, min(known.bound, bound), known.solve, True, None)
+                    node = _Node(known.lb, known.ub, min(known.bound, bound), known.solve, True)
                 else:
-                    lb2, ub2 = lb_node.copy(), ub_node.copy()
-                    lb2[j] = ub2[j] = val
-                    node = (lb2, ub2, bound, None, False, None)
+                    node = _Node(*_fixed(lb_node, ub_node, [(j, val)]), bound)
                 if dive is None:
                     dive = node
                 else:  # waiting nodes keep the parent's basis, not an LP solution (memory)
-                    node = node[:3] + (None, node[4], sol.basis)
-                    heapq.heappush(heap, (-node[2], next(seq), node))
+                    search.wait(node._replace(solve=None, basis=sol.basis))
         search.closed, search.nodes = closed, nodes
-        return (closed if upper is None else upper), complete, nodes - start, search
+        return (closed if upper is None else upper), upper is None, nodes - start, search
 
 
 # ---------------------------------------------------------------------- exact
